@@ -1,0 +1,485 @@
+//! Project configuration: the TOML a project owner writes, validated into typed values.
+
+use serde::{Deserialize, Serialize};
+
+use super::normalize::{Normalizer, normalize};
+use super::rule::{QuorumRule, StopMode};
+
+/// Default time an annotator may hold an item before its slot returns to the pool.
+pub const DEFAULT_LEASE_SECONDS: u32 = 600;
+const MAX_LEASE_SECONDS: u32 = 7 * 24 * 3600;
+/// Longest accepted answer, in bytes: generous for free text, small enough to bound storage.
+pub const MAX_ANSWER_BYTES: usize = 10_000;
+
+/// An invalid configuration; `key` names the offending TOML key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("`{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What annotators answer and how answers are compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum AnswerSpec {
+    /// Pick one of a fixed list of options.
+    Choice { options: Vec<String> },
+    /// Free text, compared after the normalisers run in order.
+    Text { normalize: Vec<Normalizer> },
+}
+
+/// An answer that does not fit the project's answer schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    #[error("the answer is empty")]
+    Empty,
+    #[error("the answer is {0} bytes long; the limit is {MAX_ANSWER_BYTES}")]
+    TooLong(usize),
+    #[error("{answer:?} is not one of the options ({})", options.join(", "))]
+    NotAnOption {
+        answer: String,
+        options: Vec<String>,
+    },
+}
+
+impl AnswerSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnswerSpec::Choice { .. } => "choice",
+            AnswerSpec::Text { .. } => "text",
+        }
+    }
+
+    /// The normalised form two answers are compared by, or why the answer is not acceptable.
+    ///
+    /// Choice answers match an option ignoring surrounding whitespace and letter case, and
+    /// normalise to the option exactly as configured.
+    pub fn normalize(&self, raw: &str) -> Result<String, AnswerError> {
+        if raw.len() > MAX_ANSWER_BYTES {
+            return Err(AnswerError::TooLong(raw.len()));
+        }
+        match self {
+            AnswerSpec::Choice { options } => {
+                let wanted = raw.trim();
+                if wanted.is_empty() {
+                    return Err(AnswerError::Empty);
+                }
+                options
+                    .iter()
+                    .find(|o| o.as_str() == wanted)
+                    .or_else(|| {
+                        let folded = caseless::default_case_fold_str(wanted);
+                        options
+                            .iter()
+                            .find(|o| caseless::default_case_fold_str(o) == folded)
+                    })
+                    .cloned()
+                    .ok_or_else(|| AnswerError::NotAnOption {
+                        answer: raw.to_owned(),
+                        options: options.clone(),
+                    })
+            }
+            AnswerSpec::Text {
+                normalize: pipeline,
+            } => {
+                let out = normalize(pipeline, raw);
+                if out.trim().is_empty() {
+                    Err(AnswerError::Empty)
+                } else {
+                    Ok(out)
+                }
+            }
+        }
+    }
+}
+
+/// A validated project configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectConfig {
+    pub name: String,
+    pub slug: String,
+    pub instructions: String,
+    pub answer: AnswerSpec,
+    pub rule: QuorumRule,
+    pub lease_seconds: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    name: String,
+    slug: String,
+    #[serde(default)]
+    instructions: String,
+    answer: RawAnswer,
+    quorum: RawQuorum,
+    #[serde(default)]
+    assignment: RawAssignment,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnswer {
+    kind: String,
+    options: Option<Vec<String>>,
+    normalize: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuorum {
+    agree: i64,
+    max: i64,
+    #[serde(default = "default_stop")]
+    stop: String,
+}
+
+fn default_stop() -> String {
+    "early".into()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAssignment {
+    lease_minutes: Option<i64>,
+}
+
+impl ProjectConfig {
+    /// Parses and validates a TOML project configuration.
+    pub fn from_toml(text: &str) -> Result<ProjectConfig, ConfigError> {
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Syntax(e.to_string().trim().to_owned()))?;
+        let name = raw.name.trim().to_owned();
+        if name.is_empty() {
+            return Err(ConfigError::invalid("name", "must not be empty"));
+        }
+        if name.chars().count() > 200 {
+            return Err(ConfigError::invalid(
+                "name",
+                "must be at most 200 characters",
+            ));
+        }
+        validate_slug(&raw.slug)?;
+        let answer = match raw.answer.kind.as_str() {
+            "choice" => {
+                if raw.answer.normalize.is_some() {
+                    return Err(ConfigError::invalid(
+                        "answer.normalize",
+                        "only applies to kind = \"text\"; choice answers match their options",
+                    ));
+                }
+                let options = raw.answer.options.ok_or_else(|| {
+                    ConfigError::invalid(
+                        "answer.options",
+                        "a choice project needs a list of options, e.g. options = [\"nba\", \"nfl\"]",
+                    )
+                })?;
+                AnswerSpec::Choice {
+                    options: validate_options(options)?,
+                }
+            }
+            "text" => {
+                if raw.answer.options.is_some() {
+                    return Err(ConfigError::invalid(
+                        "answer.options",
+                        "only applies to kind = \"choice\"",
+                    ));
+                }
+                let mut pipeline = Vec::new();
+                for (i, n) in raw.answer.normalize.unwrap_or_default().iter().enumerate() {
+                    let parsed = Normalizer::parse(n).ok_or_else(|| {
+                        ConfigError::invalid(
+                            &format!("answer.normalize[{i}]"),
+                            format!(
+                                "unknown normaliser {n:?}; known: {}",
+                                Normalizer::ALL.map(|n| n.name()).join(", ")
+                            ),
+                        )
+                    })?;
+                    pipeline.push(parsed);
+                }
+                AnswerSpec::Text {
+                    normalize: pipeline,
+                }
+            }
+            other => {
+                return Err(ConfigError::invalid(
+                    "answer.kind",
+                    format!("must be \"choice\" or \"text\", got {other:?}"),
+                ));
+            }
+        };
+        let stop = StopMode::parse(&raw.quorum.stop).ok_or_else(|| {
+            ConfigError::invalid(
+                "quorum.stop",
+                format!("must be \"early\" or \"fixed\", got {:?}", raw.quorum.stop),
+            )
+        })?;
+        let agree = to_u32("quorum.agree", raw.quorum.agree)?;
+        let max = to_u32("quorum.max", raw.quorum.max)?;
+        let rule = QuorumRule::new(agree, max, stop)
+            .map_err(|e| ConfigError::invalid(e.key, e.message))?;
+        if let AnswerSpec::Choice { options } = &answer
+            && options.len() < 2
+        {
+            return Err(ConfigError::invalid(
+                "answer.options",
+                "a choice project needs at least two options",
+            ));
+        }
+        let lease_seconds = match raw.assignment.lease_minutes {
+            None => DEFAULT_LEASE_SECONDS,
+            Some(m) if m >= 1 && m * 60 <= i64::from(MAX_LEASE_SECONDS) => (m * 60) as u32,
+            Some(m) => {
+                return Err(ConfigError::invalid(
+                    "assignment.lease_minutes",
+                    format!("must be between 1 and {}, got {m}", MAX_LEASE_SECONDS / 60),
+                ));
+            }
+        };
+        Ok(ProjectConfig {
+            name,
+            slug: raw.slug,
+            instructions: raw.instructions.trim().to_owned(),
+            answer,
+            rule,
+            lease_seconds,
+        })
+    }
+
+    /// The configuration as TOML, in the documented shape (round-trips through `from_toml`).
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let q = |s: &str| toml_string(s);
+        out.push_str(&format!("name = {}\n", q(&self.name)));
+        out.push_str(&format!("slug = {}\n", q(&self.slug)));
+        out.push_str(&format!("instructions = {}\n", q(&self.instructions)));
+        out.push_str("\n[answer]\n");
+        match &self.answer {
+            AnswerSpec::Choice { options } => {
+                out.push_str("kind = \"choice\"\n");
+                let list: Vec<String> = options.iter().map(|o| q(o)).collect();
+                out.push_str(&format!("options = [{}]\n", list.join(", ")));
+            }
+            AnswerSpec::Text { normalize } => {
+                out.push_str("kind = \"text\"\n");
+                let list: Vec<String> = normalize.iter().map(|n| q(n.name())).collect();
+                out.push_str(&format!("normalize = [{}]\n", list.join(", ")));
+            }
+        }
+        out.push_str("\n[quorum]\n");
+        out.push_str(&format!("agree = {}\n", self.rule.agree()));
+        out.push_str(&format!("max = {}\n", self.rule.max()));
+        out.push_str(&format!("stop = \"{}\"\n", self.rule.stop()));
+        out.push_str("\n[assignment]\n");
+        out.push_str(&format!("lease_minutes = {}\n", self.lease_seconds / 60));
+        out
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+fn to_u32(key: &str, v: i64) -> Result<u32, ConfigError> {
+    u32::try_from(v)
+        .map_err(|_| ConfigError::invalid(key, format!("must be a positive whole number, got {v}")))
+}
+
+/// Slugs appear in URLs and CLI arguments: lowercase ASCII letters, digits and inner hyphens.
+pub fn validate_slug(slug: &str) -> Result<(), ConfigError> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 64
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "slug",
+            format!(
+                "{slug:?} must be 1-64 characters of lowercase letters, digits and hyphens, not starting or ending with a hyphen"
+            ),
+        ))
+    }
+}
+
+fn validate_options(options: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::with_capacity(options.len());
+    for (i, o) in options.into_iter().enumerate() {
+        let key = format!("answer.options[{i}]");
+        let o = o.trim().to_owned();
+        if o.is_empty() {
+            return Err(ConfigError::invalid(&key, "options must not be empty"));
+        }
+        if o.len() > 200 {
+            return Err(ConfigError::invalid(
+                &key,
+                "options must be at most 200 bytes",
+            ));
+        }
+        let folded = caseless::default_case_fold_str(&o);
+        if out
+            .iter()
+            .any(|p| caseless::default_case_fold_str(p) == folded)
+        {
+            return Err(ConfigError::invalid(&key, format!("{o:?} is listed twice")));
+        }
+        out.push(o);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+name = "Athlete handles"
+slug = "athlete-handles"
+instructions = "Find the athlete's official Twitter handle."
+[answer]
+kind = "text"                                   # or "choice"
+normalize = ["trim", "nfkc", "casefold", "handle"]
+[quorum]
+agree = 7
+max = 9
+stop = "early"                                  # or "fixed"
+"#;
+
+    fn err_key(text: &str) -> String {
+        match ProjectConfig::from_toml(text) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid-key error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let c = ProjectConfig::from_toml(EXAMPLE).expect("valid");
+        assert_eq!(c.slug, "athlete-handles");
+        assert_eq!(c.rule.agree(), 7);
+        assert_eq!(c.rule.max(), 9);
+        assert_eq!(c.rule.stop(), StopMode::Early);
+        assert_eq!(c.lease_seconds, DEFAULT_LEASE_SECONDS);
+        assert_eq!(
+            c.answer,
+            AnswerSpec::Text {
+                normalize: vec![
+                    Normalizer::Trim,
+                    Normalizer::Nfkc,
+                    Normalizer::Casefold,
+                    Normalizer::Handle
+                ]
+            }
+        );
+        assert_eq!(
+            ProjectConfig::from_toml(&c.to_toml()).expect("round trip"),
+            c
+        );
+    }
+
+    #[test]
+    fn rejects_bad_rules_naming_the_key() {
+        assert_eq!(
+            err_key(&EXAMPLE.replace("agree = 7", "agree = 4")),
+            "quorum.agree"
+        );
+        assert_eq!(
+            err_key(&EXAMPLE.replace("agree = 7", "agree = 10")),
+            "quorum.agree"
+        );
+        assert_eq!(
+            err_key(&EXAMPLE.replace("agree = 7", "agree = -1")),
+            "quorum.agree"
+        );
+        assert_eq!(
+            err_key(&EXAMPLE.replace("\"early\"", "\"sometimes\"")),
+            "quorum.stop"
+        );
+        assert_eq!(
+            err_key(&EXAMPLE.replace("athlete-handles", "Athlete Handles")),
+            "slug"
+        );
+        assert_eq!(
+            err_key(&EXAMPLE.replace("\"handle\"]", "\"stem\"]")),
+            "answer.normalize[3]"
+        );
+    }
+
+    #[test]
+    fn choice_needs_options() {
+        let choice = EXAMPLE.replace(
+            "kind = \"text\"                                   # or \"choice\"\nnormalize = [\"trim\", \"nfkc\", \"casefold\", \"handle\"]",
+            "kind = \"choice\"",
+        );
+        assert_eq!(err_key(&choice), "answer.options");
+        let with = choice.replace(
+            "kind = \"choice\"",
+            "kind = \"choice\"\noptions = [\"nba\", \"NBA\"]",
+        );
+        assert_eq!(err_key(&with), "answer.options[1]");
+        let ok = choice.replace(
+            "kind = \"choice\"",
+            "kind = \"choice\"\noptions = [\"nba\", \"nfl\"]",
+        );
+        let c = ProjectConfig::from_toml(&ok).expect("valid");
+        assert_eq!(c.answer.normalize(" NBA ").as_deref(), Ok("nba"));
+        assert!(matches!(
+            c.answer.normalize("mlb"),
+            Err(AnswerError::NotAnOption { .. })
+        ));
+        assert_eq!(c.answer.normalize("  "), Err(AnswerError::Empty));
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_keys_are_reported() {
+        let e = ProjectConfig::from_toml("name = ").unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax(_)), "{e}");
+        let e = ProjectConfig::from_toml(&format!("{EXAMPLE}\n[extra]\nx = 1\n")).unwrap_err();
+        assert!(e.to_string().contains("extra"), "{e}");
+        let e = ProjectConfig::from_toml(&EXAMPLE.replace("max = 9", "")).unwrap_err();
+        assert!(e.to_string().contains("max"), "{e}");
+    }
+
+    #[test]
+    fn lease_minutes_is_validated() {
+        let c = ProjectConfig::from_toml(&format!("{EXAMPLE}\n[assignment]\nlease_minutes = 3\n"))
+            .expect("valid");
+        assert_eq!(c.lease_seconds, 180);
+        assert_eq!(
+            err_key(&format!("{EXAMPLE}\n[assignment]\nlease_minutes = 0\n")),
+            "assignment.lease_minutes"
+        );
+    }
+
+    #[test]
+    fn text_answers_normalise_and_reject_empty() {
+        let c = ProjectConfig::from_toml(EXAMPLE).expect("valid");
+        assert_eq!(
+            c.answer
+                .normalize("https://x.com/KingJames?lang=en")
+                .as_deref(),
+            Ok("kingjames")
+        );
+        assert_eq!(c.answer.normalize(" \n "), Err(AnswerError::Empty));
+        assert!(matches!(
+            c.answer.normalize(&"x".repeat(MAX_ANSWER_BYTES + 1)),
+            Err(AnswerError::TooLong(_))
+        ));
+    }
+}

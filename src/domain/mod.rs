@@ -1,0 +1,13 @@
+//! The pure core: quorum rules, answer normalisation, tallies and agreement statistics.
+//! Nothing here does I/O, reads the clock or draws random numbers; everything is a function of
+//! its arguments, so it is tested exhaustively in isolation.
+
+pub mod config;
+pub mod normalize;
+pub mod rule;
+pub mod stats;
+pub mod tally;
+
+pub use config::{AnswerError, AnswerSpec, ConfigError, ProjectConfig};
+pub use rule::{Outcome, QuorumRule, Status, StopMode};
+pub use tally::Tally;

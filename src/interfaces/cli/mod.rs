@@ -1,0 +1,427 @@
+//! The `quorum` command line.
+
+mod progress;
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::domain::ProjectConfig;
+use crate::interfaces::formats::export::{self, ProjectStats};
+use crate::interfaces::formats::import_csv;
+use crate::store::{ImportSummary, NewUser, Project, Role, Store, StoreOptions};
+use progress::Bar;
+
+/// Crowd-sourced data labeling: an item is accepted only when a quorum of annotators agrees.
+#[derive(Debug, Parser)]
+#[command(name = "quorum", version, about, long_about = None)]
+pub struct Cli {
+    /// Database URL: sqlite://FILE (created when missing) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "QUORUM_DATABASE_URL",
+        default_value = "sqlite://quorum.db"
+    )]
+    pub database: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the database schema (every command also does this first).
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Import items.
+    #[command(subcommand)]
+    Items(ItemsCommand),
+    /// Import judgments.
+    #[command(subcommand)]
+    Judgments(JudgmentsCommand),
+    /// Export resolved labels, statistics, judgments and annotators.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a login user. The password is read from standard input, or prompted for on a terminal.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "owner", "annotator"])]
+        role: String,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project from a TOML configuration file.
+    Create {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Email of the owning user.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// List projects with their progress.
+    List,
+    /// Show a project's configuration and progress.
+    Show { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ItemsCommand {
+    /// Import items from a CSV with a header row: an optional `item_id` column, every other
+    /// column an input field.
+    Import {
+        #[arg(long)]
+        project: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JudgmentsCommand {
+    /// Import judgments: long format `item_id,annotator,answer` or Mechanical Turk batch results.
+    Import {
+        #[arg(long)]
+        project: String,
+        /// Answer column of a Mechanical Turk file with several (`NAME` or `Answer.NAME`).
+        #[arg(long, value_name = "NAME")]
+        answer_field: Option<String>,
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    project: String,
+    /// Labels CSV (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Statistics JSON.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
+    /// Judgments CSV (long format, re-importable).
+    #[arg(long, value_name = "FILE")]
+    judgments: Option<PathBuf>,
+    /// Per-annotator agreement CSV.
+    #[arg(long, value_name = "FILE")]
+    annotators: Option<PathBuf>,
+}
+
+/// Runs the CLI; the process exit code follows the result.
+pub async fn run(cli: Cli) -> Result<()> {
+    let options = StoreOptions::new(&cli.database);
+    let store = Store::open(&options)
+        .await
+        .with_context(|| format!("opening {}", crate::store::redact(&cli.database)))?;
+    let result = dispatch(&store, cli.command).await;
+    store.close().await;
+    result
+}
+
+async fn dispatch(store: &Store, command: Command) -> Result<()> {
+    match command {
+        Command::Migrate => {
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User(UserCommand::Add { email, role }) => user_add(store, &email, &role).await,
+        Command::User(UserCommand::List) => {
+            for u in store.list_users().await? {
+                println!(
+                    "{:<6} {:<10} {}{}{}",
+                    u.id,
+                    u.role.as_str(),
+                    u.name,
+                    if u.external { " (external)" } else { "" },
+                    if u.disabled { " (disabled)" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Create { config, owner }) => {
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("reading {}", config.display()))?;
+            let parsed = ProjectConfig::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            let owner_id = match owner {
+                Some(email) => Some(
+                    store
+                        .user_by_name(&email.trim().to_lowercase())
+                        .await?
+                        .with_context(|| format!("no user {email}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let project = store.create_project(&parsed, owner_id).await?;
+            println!(
+                "created project {} ({}): {} of at most {} must agree, stop {}",
+                project.slug(),
+                project.config.name,
+                project.rule().agree(),
+                project.rule().max(),
+                project.rule().stop()
+            );
+            Ok(())
+        }
+        Command::Project(ProjectCommand::List) => {
+            let projects = store.list_projects().await?;
+            if projects.is_empty() {
+                println!("no projects yet: create one with `quorum project create --config FILE`");
+            }
+            for p in projects {
+                let c = store.project_counts(p.id).await?;
+                println!(
+                    "{:<24} {:>3}/{:<3} {:<6} items {:>8}  resolved {:>8}  unresolved {:>8}  pending {:>8}  judgments {:>9}",
+                    p.slug(),
+                    p.rule().agree(),
+                    p.rule().max(),
+                    p.rule().stop().as_str(),
+                    c.items,
+                    c.resolved,
+                    c.unresolved,
+                    c.pending,
+                    c.judgments
+                );
+            }
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Show { slug }) => {
+            let p = store.project_by_slug(&slug).await?;
+            let c = store.project_counts(p.id).await?;
+            print!("{}", p.config.to_toml());
+            println!(
+                "\n# items {}: resolved {}, unresolved {}, pending {}; judgments {}",
+                c.items, c.resolved, c.unresolved, c.pending, c.judgments
+            );
+            Ok(())
+        }
+        Command::Items(ItemsCommand::Import { project, file }) => {
+            let project = store.project_by_slug(&project).await?;
+            let parsed = import_csv::parse_items(&file.display().to_string(), open(&file)?)?;
+            let bar = Bar::new();
+            let summary = store
+                .import_items(&project, &parsed.field_names, parsed.records, &bar)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            bar.finish();
+            println!(
+                "{}: {} rows read, {} items added, {} skipped as already present",
+                file.display(),
+                summary.rows_read,
+                summary.items_created,
+                summary.skipped_present
+            );
+            Ok(())
+        }
+        Command::Judgments(JudgmentsCommand::Import {
+            project,
+            answer_field,
+            file,
+        }) => {
+            let project = store.project_by_slug(&project).await?;
+            let parsed = import_csv::parse_judgments(
+                &file.display().to_string(),
+                open(&file)?,
+                answer_field.as_deref(),
+            )?;
+            let bar = Bar::new();
+            let rejected = parsed.rejected;
+            let rows = parsed.records.len() as u64 + rejected;
+            let mut summary = store
+                .import_judgments(
+                    &project,
+                    &parsed.field_names,
+                    &parsed.answer_column,
+                    parsed.records,
+                    &bar,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            bar.finish();
+            summary.rows_read = rows;
+            summary.skipped_rejected = rejected;
+            println!("{}: {}", file.display(), judgment_summary(&summary));
+            Ok(())
+        }
+        Command::Export(args) => export_command(store, args).await,
+    }
+}
+
+/// The one-line summary every judgments import ends with.
+pub fn judgment_summary(s: &ImportSummary) -> String {
+    let mut line = format!(
+        "{} rows read, {} judgments added, {} skipped as already present, {} items created, {} annotators created",
+        s.rows_read, s.judgments_added, s.skipped_present, s.items_created, s.annotators_created
+    );
+    if s.skipped_rejected > 0 {
+        line.push_str(&format!(
+            ", {} rejected assignments skipped",
+            s.skipped_rejected
+        ));
+    }
+    line
+}
+
+fn open(path: &Path) -> Result<std::io::BufReader<File>> {
+    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(std::io::BufReader::with_capacity(1 << 16, f))
+}
+
+async fn user_add(store: &Store, email: &str, role: &str) -> Result<()> {
+    let email = email.trim().to_lowercase();
+    if !email.contains('@') || email.len() > 320 {
+        bail!("--email {email:?} is not an email address");
+    }
+    let role = Role::parse(role).context("unknown role")?;
+    let password = read_password()?;
+    if password.chars().count() < 8 {
+        bail!("the password must be at least 8 characters long");
+    }
+    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
+        .await
+        .context("hashing the password")??;
+    let user = store
+        .create_user(&NewUser {
+            email,
+            role,
+            password_hash: hash,
+        })
+        .await?;
+    println!(
+        "added {} {} (id {})",
+        user.role.as_str(),
+        user.name,
+        user.id
+    );
+    Ok(())
+}
+
+/// A password from a no-echo prompt on a terminal, else the first line of standard input.
+fn read_password() -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        let again =
+            rpassword::prompt_password("Repeat password: ").context("reading the password")?;
+        if first != again {
+            bail!("the passwords do not match");
+        }
+        Ok(first)
+    } else {
+        let mut input = String::new();
+        std::io::stdin()
+            .take(4096)
+            .read_to_string(&mut input)
+            .context("reading the password from standard input")?;
+        Ok(input.lines().next().unwrap_or("").to_owned())
+    }
+}
+
+/// A file written under a temporary name and renamed into place once complete, so a failed
+/// export never leaves a truncated file where a pipeline expects a good one.
+struct Output {
+    path: Option<PathBuf>,
+    tmp: Option<PathBuf>,
+    writer: Box<dyn Write>,
+}
+
+impl Output {
+    fn create(path: &Path) -> Result<Output> {
+        if path.as_os_str() == "-" {
+            return Ok(Output {
+                path: None,
+                tmp: None,
+                writer: Box::new(BufWriter::new(std::io::stdout())),
+            });
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".partial");
+        let tmp = PathBuf::from(tmp);
+        let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        Ok(Output {
+            path: Some(path.to_owned()),
+            tmp: Some(tmp),
+            writer: Box::new(BufWriter::with_capacity(1 << 16, file)),
+        })
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.writer.flush().context("writing the export")?;
+        drop(std::mem::replace(
+            &mut self.writer,
+            Box::new(std::io::sink()),
+        ));
+        if let (Some(tmp), Some(path)) = (self.tmp.take(), &self.path) {
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Some(tmp) = &self.tmp {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
+    let project: Project = store.project_by_slug(&args.project).await?;
+    let counts = store.project_counts(project.id).await?;
+    let bar = Bar::new();
+    bar.phase_labels(counts.items);
+    let mut labels = Output::create(&args.out)?;
+    let pass = export::write_labels(store, &project, &mut labels.writer, &bar).await?;
+    labels.commit()?;
+    let need_stats = args.stats.is_some() || args.annotators.is_some();
+    let stats: Option<ProjectStats> = if need_stats {
+        Some(export::finish_stats(store, &project, pass).await?)
+    } else {
+        None
+    };
+    if let (Some(path), Some(stats)) = (&args.stats, &stats) {
+        let mut out = Output::create(path)?;
+        export::write_stats(stats, &mut out.writer)?;
+        out.commit()?;
+    }
+    if let (Some(path), Some(stats)) = (&args.annotators, &stats) {
+        let mut out = Output::create(path)?;
+        export::write_annotators(stats, &mut out.writer)?;
+        out.commit()?;
+    }
+    if let Some(path) = &args.judgments {
+        crate::store::Progress::phase(&bar, "judgments", counts.judgments);
+        let mut out = Output::create(path)?;
+        export::write_judgments(store, &project, &mut out.writer, &bar).await?;
+        out.commit()?;
+    }
+    bar.finish();
+    if args.out.as_os_str() != "-" {
+        eprintln!(
+            "exported {} items ({} resolved, {} unresolved, {} pending) to {}",
+            counts.items,
+            counts.resolved,
+            counts.unresolved,
+            counts.pending,
+            args.out.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! The export contract: labels CSV, stats JSON, judgments CSV and annotators CSV. Every
+//! interface writes exports through these functions, so the bytes are the same everywhere.
+//! Streams: memory does not grow with the number of items.
+
+use std::io::Write;
+
+use futures_util::TryStreamExt;
+use serde::Serialize;
+
+use crate::domain::stats::{Agreement, AgreementStats, cohen_kappa_from_counts};
+use crate::domain::{Status, Tally};
+use crate::store::{Progress, Project, Store, StoreError};
+
+/// Errors while exporting.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the export")]
+    Io(#[from] std::io::Error),
+    #[error("cannot write CSV")]
+    Csv(#[from] csv::Error),
+    #[error("stored item {item} is corrupt: {message}")]
+    Corrupt { item: String, message: String },
+}
+
+/// The leading columns of the labels CSV; `input.<field>` columns follow.
+pub const LABEL_COLUMNS: [&str; 7] = [
+    "item_id",
+    "status",
+    "label",
+    "votes",
+    "judgments",
+    "agreement",
+    "answers",
+];
+pub const JUDGMENT_COLUMNS: [&str; 5] = [
+    "item_id",
+    "annotator",
+    "answer",
+    "normalized",
+    "submitted_at",
+];
+pub const ANNOTATOR_COLUMNS: [&str; 4] = [
+    "annotator",
+    "judgments",
+    "agreement_with_consensus",
+    "cohen_kappa_vs_consensus",
+];
+
+/// The stats JSON of the export contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectStats {
+    pub items: u64,
+    pub resolved: u64,
+    pub unresolved: u64,
+    pub pending: u64,
+    pub judgments: u64,
+    pub annotators: u64,
+    pub percent_agreement: Option<f64>,
+    pub fleiss_kappa: Option<f64>,
+    pub krippendorff_alpha: Option<f64>,
+    pub per_annotator: Vec<AnnotatorStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnnotatorStats {
+    pub annotator: String,
+    pub judgments: u64,
+    /// Share of their judgments on resolved items that match the label; null without any.
+    pub agreement_with_consensus: Option<f64>,
+    pub cohen_kappa_vs_consensus: Option<f64>,
+}
+
+/// What one pass over the items learned, from which the stats are finished.
+#[derive(Debug, Default)]
+pub struct LabelsPass {
+    pub items: u64,
+    pub resolved: u64,
+    pub unresolved: u64,
+    pub pending: u64,
+    pub judgments: u64,
+    agreement: Agreement,
+}
+
+/// Writes the labels CSV (one row per item, in import order) and gathers what the stats need.
+pub async fn write_labels(
+    store: &Store,
+    project: &Project,
+    out: &mut dyn Write,
+    progress: &dyn Progress,
+) -> Result<LabelsPass, ExportError> {
+    let fields = store.project_fields(project.id).await?;
+    let mut w = csv::WriterBuilder::new().from_writer(out);
+    let mut header: Vec<String> = LABEL_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
+    header.extend(fields.iter().map(|f| format!("input.{f}")));
+    w.write_record(&header)?;
+    let mut pass = LabelsPass::default();
+    let mut rows = Box::pin(store.stream_items(project.id));
+    let mut record: Vec<String> = Vec::with_capacity(header.len());
+    let mut counts: Vec<u64> = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        let corrupt = |message: String| ExportError::Corrupt {
+            item: row.external_id.clone(),
+            message,
+        };
+        let status = Status::parse(&row.status)
+            .ok_or_else(|| corrupt(format!("status {:?}", row.status)))?;
+        match status {
+            Status::Pending => pass.pending += 1,
+            Status::Resolved => pass.resolved += 1,
+            Status::Unresolved => pass.unresolved += 1,
+        }
+        pass.items += 1;
+        let judgments =
+            u64::try_from(row.judgments).map_err(|_| corrupt("negative judgments".into()))?;
+        pass.judgments += judgments;
+        let tally = Tally::from_json(&row.answers).map_err(|e| corrupt(format!("answers: {e}")))?;
+        counts.clear();
+        counts.extend(tally.iter().map(|(_, c)| u64::from(c)));
+        pass.agreement.add_item(&counts);
+
+        record.clear();
+        record.push(row.external_id.clone());
+        record.push(status.as_str().to_owned());
+        record.push(if status == Status::Resolved {
+            row.label.clone().unwrap_or_default()
+        } else {
+            String::new()
+        });
+        record.push(row.votes.to_string());
+        record.push(row.judgments.to_string());
+        record.push(if row.judgments > 0 {
+            (row.votes as f64 / row.judgments as f64).to_string()
+        } else {
+            String::new()
+        });
+        record.push(row.answers.clone());
+        if !fields.is_empty() {
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&row.fields).map_err(|e| corrupt(format!("fields: {e}")))?;
+            for f in &fields {
+                record.push(match map.get(f) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                });
+            }
+        }
+        w.write_record(&record)?;
+        progress.advance(1);
+    }
+    w.flush()?;
+    Ok(pass)
+}
+
+/// Finishes the statistics after [`write_labels`].
+pub async fn finish_stats(
+    store: &Store,
+    project: &Project,
+    mut pass: LabelsPass,
+) -> Result<ProjectStats, ExportError> {
+    let mut totals = Box::pin(store.stream_category_totals(project.id));
+    while let Some(n) = totals.try_next().await? {
+        pass.agreement.add_category_total(n);
+    }
+    let AgreementStats {
+        percent_agreement,
+        fleiss_kappa,
+        krippendorff_alpha,
+    } = pass.agreement.finish();
+    let per_annotator: Vec<AnnotatorStats> = store
+        .annotator_agreement(project.id)
+        .await?
+        .into_iter()
+        .map(|a| AnnotatorStats {
+            agreement_with_consensus: (a.on_resolved > 0)
+                .then(|| a.matches as f64 / a.on_resolved as f64),
+            cohen_kappa_vs_consensus: cohen_kappa_from_counts(
+                a.on_resolved,
+                a.matches,
+                a.sum_products,
+            ),
+            annotator: a.annotator,
+            judgments: a.judgments,
+        })
+        .collect();
+    Ok(ProjectStats {
+        items: pass.items,
+        resolved: pass.resolved,
+        unresolved: pass.unresolved,
+        pending: pass.pending,
+        judgments: pass.judgments,
+        annotators: per_annotator.len() as u64,
+        percent_agreement,
+        fleiss_kappa,
+        krippendorff_alpha,
+        per_annotator,
+    })
+}
+
+/// The stats alone, without keeping the labels.
+pub async fn project_stats(store: &Store, project: &Project) -> Result<ProjectStats, ExportError> {
+    let pass = write_labels(
+        store,
+        project,
+        &mut std::io::sink(),
+        &crate::store::NoProgress,
+    )
+    .await?;
+    finish_stats(store, project, pass).await
+}
+
+/// Writes the stats JSON (pretty-printed, numbers at full f64 precision, trailing newline).
+pub fn write_stats(stats: &ProjectStats, out: &mut dyn Write) -> Result<(), ExportError> {
+    serde_json::to_writer_pretty(&mut *out, stats).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Writes the annotators CSV: the `per_annotator` table of the stats.
+pub fn write_annotators(stats: &ProjectStats, out: &mut dyn Write) -> Result<(), ExportError> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(ANNOTATOR_COLUMNS)?;
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    for a in &stats.per_annotator {
+        w.write_record([
+            a.annotator.clone(),
+            a.judgments.to_string(),
+            opt(a.agreement_with_consensus),
+            opt(a.cohen_kappa_vs_consensus),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Writes the judgments CSV: the long import format plus the normalised answer and time,
+/// so it re-imports losslessly.
+pub async fn write_judgments(
+    store: &Store,
+    project: &Project,
+    out: &mut dyn Write,
+    progress: &dyn Progress,
+) -> Result<u64, ExportError> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(JUDGMENT_COLUMNS)?;
+    let mut rows = Box::pin(store.stream_judgments(project.id));
+    let mut n = 0;
+    while let Some(j) = rows.try_next().await? {
+        w.write_record([
+            j.item_id.as_str(),
+            j.annotator.as_str(),
+            j.answer.as_str(),
+            j.normalized.as_str(),
+            format_timestamp(j.created_at).as_str(),
+        ])?;
+        n += 1;
+        progress.advance(1);
+    }
+    w.flush()?;
+    Ok(n)
+}
+
+/// Unix ms as RFC 3339 UTC with milliseconds, e.g. `2026-11-23T10:00:00.123Z`.
+pub fn format_timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}

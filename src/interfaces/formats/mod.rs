@@ -1,0 +1,4 @@
+//! File formats shared by every interface: what Quorum reads (imports) and writes (exports).
+
+pub mod export;
+pub mod import_csv;

@@ -1,0 +1,4 @@
+//! Thin interfaces over the domain and the store: parse input, call, render.
+
+pub mod cli;
+pub mod formats;

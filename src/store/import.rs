@@ -1,0 +1,610 @@
+//! Bulk imports of items and judgments. Each import is one transaction that validates every
+//! row against the current state before writing, so a bad file changes nothing.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use super::projects::Project;
+use super::{MAX_BINDS, Store, StoreError, multi_row_sql, now_ms};
+use crate::domain::Tally;
+
+/// One parsed row of an items file.
+#[derive(Debug, Clone)]
+pub struct ItemRecord {
+    /// 1-based line in the source file, for error messages.
+    pub line: u64,
+    /// The `item_id` column; `None` when the file has none (an id is derived from the fields).
+    pub external_id: Option<String>,
+    /// Values in the order of the field names passed alongside.
+    pub values: Vec<String>,
+}
+
+/// One parsed judgment.
+#[derive(Debug, Clone)]
+pub struct JudgmentRecord {
+    pub line: u64,
+    pub item_id: String,
+    pub annotator: String,
+    pub answer: String,
+    /// When the judgment was made, in unix ms; `None` means now.
+    pub submitted_at: Option<i64>,
+    /// Item input fields carried by the row (Mechanical Turk `Input.*`), in field-name order.
+    pub values: Vec<String>,
+}
+
+/// What an import did, for its one-line summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    pub rows_read: u64,
+    pub items_created: u64,
+    pub judgments_added: u64,
+    /// Rows whose item (or judgment) was already stored exactly as in the file.
+    pub skipped_present: u64,
+    pub annotators_created: u64,
+    /// Rows the source marked as rejected (Mechanical Turk `AssignmentStatus = Rejected`).
+    pub skipped_rejected: u64,
+}
+
+/// Reports progress of long imports; the CLI draws a bar, everything else ignores it.
+pub trait Progress: Sync {
+    fn phase(&self, _name: &str, _total: u64) {}
+    fn advance(&self, _by: u64) {}
+}
+
+/// Ignores progress.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// The id of an item imported without an `item_id` column: a digest of its fields, so that
+/// importing the same file again finds the same items instead of duplicating them.
+pub fn derived_item_id(field_names: &[String], values: &[String]) -> String {
+    let json = fields_json(field_names, values);
+    let digest = Sha256::digest(json.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("h{hex}")
+}
+
+/// Item fields as a JSON object in column order.
+pub(crate) fn fields_json(names: &[String], values: &[String]) -> String {
+    let mut map = serde_json::Map::with_capacity(names.len());
+    for (n, v) in names.iter().zip(values) {
+        map.insert(n.clone(), serde_json::Value::String(v.clone()));
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+struct ExistingItem {
+    id: i64,
+    fields: String,
+    judgments: u32,
+    leases: u32,
+}
+
+impl Store {
+    /// Imports items. Rows whose item already exists with identical fields are skipped; an
+    /// existing id with different fields is an error naming the line.
+    #[tracing::instrument(skip_all, fields(project = %project.slug(), rows = records.len()))]
+    pub async fn import_items(
+        &self,
+        project: &Project,
+        field_names: &[String],
+        records: Vec<ItemRecord>,
+        progress: &dyn Progress,
+    ) -> Result<ImportSummary, StoreError> {
+        let mut summary = ImportSummary {
+            rows_read: records.len() as u64,
+            ..ImportSummary::default()
+        };
+        // Resolve ids and collapse rows repeated inside the file.
+        let mut seen: HashMap<String, (u64, String)> = HashMap::with_capacity(records.len());
+        let mut new_items: Vec<(String, String)> = Vec::with_capacity(records.len());
+        for r in &records {
+            let id = match &r.external_id {
+                Some(id) => id.clone(),
+                None => derived_item_id(field_names, &r.values),
+            };
+            let json = fields_json(field_names, &r.values);
+            match seen.get(&id) {
+                Some((_, fields)) if *fields == json => summary.skipped_present += 1,
+                Some((line, _)) => {
+                    return Err(StoreError::Invalid(format!(
+                        "line {}: item_id {id:?} repeats line {line} with different fields",
+                        r.line
+                    )));
+                }
+                None => {
+                    seen.insert(id.clone(), (r.line, json.clone()));
+                    new_items.push((id, json));
+                }
+            }
+        }
+        let mut tx = self.write_tx().await?;
+        progress.phase("checking items", new_items.len() as u64);
+        let ids: Vec<&str> = new_items.iter().map(|(id, _)| id.as_str()).collect();
+        let existing = existing_items(&mut tx, project.id, &ids).await?;
+        let mut to_insert = Vec::with_capacity(new_items.len());
+        for (id, json) in new_items {
+            match existing.get(&id) {
+                Some(e) if e.fields == json => summary.skipped_present += 1,
+                Some(_) => {
+                    let line = seen.get(&id).map_or(0, |(l, _)| *l);
+                    return Err(StoreError::Invalid(format!(
+                        "line {line}: item_id {id:?} already exists in project {} with different fields",
+                        project.slug()
+                    )));
+                }
+                None => to_insert.push((id, json)),
+            }
+        }
+        progress.phase("writing items", to_insert.len() as u64);
+        let inserted = insert_items(&mut tx, project, &to_insert, progress).await?;
+        summary.items_created = inserted.len() as u64;
+        if summary.items_created > 0 {
+            add_project_fields(&mut tx, project.id, field_names).await?;
+        }
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// Imports judgments, creating unknown items and external annotators. Rejects the whole
+    /// file when a row would give an item more judgments than the rule's `max`, repeats an
+    /// (item, annotator) pair, or contradicts a stored judgment; rows already stored exactly
+    /// are skipped, so importing the same file twice changes nothing.
+    #[tracing::instrument(skip_all, fields(project = %project.slug(), rows = records.len()))]
+    pub async fn import_judgments(
+        &self,
+        project: &Project,
+        field_names: &[String],
+        answer_column: &str,
+        records: Vec<JudgmentRecord>,
+        progress: &dyn Progress,
+    ) -> Result<ImportSummary, StoreError> {
+        let mut summary = ImportSummary {
+            rows_read: records.len() as u64,
+            ..ImportSummary::default()
+        };
+        // Validate and normalise every answer before touching the database.
+        progress.phase("normalising answers", records.len() as u64);
+        let mut normalized = Vec::with_capacity(records.len());
+        for r in &records {
+            let n = project.answer().normalize(&r.answer).map_err(|e| {
+                StoreError::Invalid(format!("line {}, column {answer_column}: {e}", r.line))
+            })?;
+            normalized.push(n);
+        }
+        progress.advance(records.len() as u64);
+
+        // Intern item ids and annotator names.
+        let mut item_index: HashMap<&str, usize> = HashMap::new();
+        let mut item_keys: Vec<&str> = Vec::new();
+        let mut item_first_row: Vec<usize> = Vec::new();
+        let mut annot_index: HashMap<&str, usize> = HashMap::new();
+        let mut annot_keys: Vec<&str> = Vec::new();
+        let mut pairs: Vec<(usize, usize)> = Vec::with_capacity(records.len());
+        for (row, r) in records.iter().enumerate() {
+            let i = *item_index.entry(r.item_id.as_str()).or_insert_with(|| {
+                item_keys.push(r.item_id.as_str());
+                item_first_row.push(row);
+                item_keys.len() - 1
+            });
+            let a = *annot_index.entry(r.annotator.as_str()).or_insert_with(|| {
+                annot_keys.push(r.annotator.as_str());
+                annot_keys.len() - 1
+            });
+            pairs.push((i, a));
+        }
+
+        let mut tx = self.write_tx().await?;
+        progress.phase("checking against stored judgments", records.len() as u64);
+        let existing_items_map = existing_items(&mut tx, project.id, &item_keys).await?;
+        let existing_users = users_by_name(&mut tx, &annot_keys).await?;
+        let item_ids: Vec<Option<i64>> = item_keys
+            .iter()
+            .map(|k| existing_items_map.get(*k).map(|e| e.id))
+            .collect();
+        let annot_ids: Vec<Option<i64>> = annot_keys
+            .iter()
+            .map(|k| existing_users.get(*k).copied())
+            .collect();
+        // Stored judgments of the touched items: (item index, user id) -> (answer, normalised).
+        let stored = stored_judgments(&mut tx, &item_ids).await?;
+
+        let mut first_line: HashMap<(usize, usize), u64> = HashMap::with_capacity(records.len());
+        let mut added_per_item: Vec<u32> = vec![0; item_keys.len()];
+        let mut fresh: Vec<usize> = Vec::with_capacity(records.len());
+        for (row, r) in records.iter().enumerate() {
+            let (i, a) = pairs[row];
+            if let Some(prev) = first_line.insert((i, a), r.line) {
+                return Err(StoreError::Invalid(format!(
+                    "line {}: annotator {:?} already judged item {:?} on line {prev}; \
+                     an annotator judges an item at most once",
+                    r.line, r.annotator, r.item_id
+                )));
+            }
+            let stored_answer = annot_ids[a]
+                .and_then(|uid| item_ids[i].and_then(|iid| stored.by_pair.get(&(iid, uid))));
+            if let Some((answer, _)) = stored_answer {
+                if *answer == r.answer {
+                    summary.skipped_present += 1;
+                    continue;
+                }
+                return Err(StoreError::Invalid(format!(
+                    "line {}: annotator {:?} already judged item {:?} with answer {:?}, not {:?}",
+                    r.line, r.annotator, r.item_id, answer, r.answer
+                )));
+            }
+            added_per_item[i] += 1;
+            let (held, leased) = existing_items_map
+                .get(item_keys[i])
+                .map_or((0, 0), |e| (e.judgments, e.leases));
+            let total = held + leased + added_per_item[i];
+            if total > project.rule().max() {
+                return Err(StoreError::Invalid(format!(
+                    "line {}: item {:?} would get {total} judgments{}; the quorum rule allows at most max = {}",
+                    r.line,
+                    r.item_id,
+                    if leased > 0 {
+                        format!(" (counting {leased} open leases)")
+                    } else {
+                        String::new()
+                    },
+                    project.rule().max()
+                )));
+            }
+            fresh.push(row);
+        }
+        progress.advance(records.len() as u64);
+
+        // Create what is missing.
+        let missing_items: Vec<(String, String)> = item_keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| item_ids[*i].is_none())
+            .map(|(i, k)| {
+                let values = &records[item_first_row[i]].values;
+                ((*k).to_owned(), fields_json(field_names, values))
+            })
+            .collect();
+        progress.phase("creating items", missing_items.len() as u64);
+        let created = insert_items(&mut tx, project, &missing_items, progress).await?;
+        summary.items_created = created.len() as u64;
+        if !created.is_empty() && !field_names.is_empty() {
+            add_project_fields(&mut tx, project.id, field_names).await?;
+        }
+        let item_ids: Vec<i64> = item_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| item_ids[i].or_else(|| created.get(*k).copied()))
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| StoreError::Corrupt("an imported item was not created".into()))?;
+        let missing_users: Vec<&str> = annot_keys
+            .iter()
+            .enumerate()
+            .filter(|(a, _)| annot_ids[*a].is_none())
+            .map(|(_, k)| *k)
+            .collect();
+        let new_users = insert_external_users(&mut tx, &missing_users).await?;
+        summary.annotators_created = new_users.len() as u64;
+        let annot_ids: Vec<i64> = annot_keys
+            .iter()
+            .enumerate()
+            .map(|(a, k)| annot_ids[a].or_else(|| new_users.get(*k).copied()))
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| StoreError::Corrupt("an annotator was not created".into()))?;
+
+        // Write the judgments.
+        progress.phase("writing judgments", fresh.len() as u64);
+        let now = now_ms();
+        const COLS: usize = 7;
+        let per_stmt = (MAX_BINDS / COLS).min(4000);
+        let mut full_sql: Option<String> = None;
+        for chunk in fresh.chunks(per_stmt) {
+            let sql = if chunk.len() == per_stmt {
+                full_sql
+                    .get_or_insert_with(|| judgment_insert_sql(per_stmt))
+                    .clone()
+            } else {
+                judgment_insert_sql(chunk.len())
+            };
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for &row in chunk {
+                let r = &records[row];
+                let (i, a) = pairs[row];
+                q = q
+                    .bind(project.id)
+                    .bind(item_ids[i])
+                    .bind(annot_ids[a])
+                    .bind(r.answer.as_str())
+                    .bind(normalized[row].as_str())
+                    .bind("import")
+                    .bind(r.submitted_at.unwrap_or(now));
+            }
+            q.execute(&mut *tx).await?;
+            progress.advance(chunk.len() as u64);
+        }
+        summary.judgments_added = fresh.len() as u64;
+
+        // Recompute the outcome of every item that gained judgments.
+        let index_of: HashMap<i64, usize> = item_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
+        let mut answers: Vec<Vec<&str>> = vec![Vec::new(); item_keys.len()];
+        for (iid, list) in &stored.by_item {
+            if let Some(&i) = index_of.get(iid) {
+                answers[i].extend(list.iter().map(String::as_str));
+            }
+        }
+        for &row in &fresh {
+            answers[pairs[row].0].push(normalized[row].as_str());
+        }
+        let mut updates = Vec::new();
+        for (i, list) in answers.iter().enumerate() {
+            if added_per_item[i] == 0 {
+                continue;
+            }
+            let tally = Tally::from_answers(list.iter().copied());
+            updates.push((item_ids[i], tally));
+        }
+        progress.phase("deciding items", updates.len() as u64);
+        update_outcomes(&mut tx, project, &updates, now, progress).await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+}
+
+fn judgment_insert_sql(rows: usize) -> String {
+    multi_row_sql(
+        "INSERT INTO judgments (project_id, item_id, annotator_id, answer, normalized, source, created_at)",
+        7,
+        rows,
+        "",
+    )
+}
+
+/// Items of `project` among `ids`, keyed by external id.
+async fn existing_items(
+    tx: &mut Transaction<'static, Any>,
+    project_id: i64,
+    ids: &[&str],
+) -> Result<HashMap<String, ExistingItem>, StoreError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(5000) {
+        let mut sql = String::from(
+            "SELECT id, external_id, fields, judgment_count, lease_count FROM items \
+             WHERE project_id = $1 AND external_id IN (",
+        );
+        push_list(&mut sql, 2, chunk.len());
+        sql.push(')');
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(project_id);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let count = |name: &str| -> Result<u32, StoreError> {
+                let v: i64 = row.try_get(name)?;
+                u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} = {v}")))
+            };
+            out.insert(
+                row.try_get("external_id")?,
+                ExistingItem {
+                    id: row.try_get("id")?,
+                    fields: row.try_get("fields")?,
+                    judgments: count("judgment_count")?,
+                    leases: count("lease_count")?,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+async fn users_by_name(
+    tx: &mut Transaction<'static, Any>,
+    names: &[&str],
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut out = HashMap::with_capacity(names.len());
+    for chunk in names.chunks(5000) {
+        let mut sql = String::from("SELECT id, name FROM users WHERE name IN (");
+        push_list(&mut sql, 1, chunk.len());
+        sql.push(')');
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for n in chunk {
+            q = q.bind(*n);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            out.insert(row.try_get("name")?, row.try_get("id")?);
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct StoredJudgments {
+    by_pair: HashMap<(i64, i64), (String, String)>,
+    by_item: HashMap<i64, Vec<String>>,
+}
+
+async fn stored_judgments(
+    tx: &mut Transaction<'static, Any>,
+    item_ids: &[Option<i64>],
+) -> Result<StoredJudgments, StoreError> {
+    let ids: Vec<i64> = item_ids.iter().flatten().copied().collect();
+    let mut out = StoredJudgments::default();
+    for chunk in ids.chunks(5000) {
+        let mut sql = String::from(
+            "SELECT item_id, annotator_id, answer, normalized FROM judgments WHERE item_id IN (",
+        );
+        push_list(&mut sql, 1, chunk.len());
+        sql.push(')');
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let item: i64 = row.try_get("item_id")?;
+            let user: i64 = row.try_get("annotator_id")?;
+            let answer: String = row.try_get("answer")?;
+            let normalized: String = row.try_get("normalized")?;
+            out.by_item
+                .entry(item)
+                .or_default()
+                .push(normalized.clone());
+            out.by_pair.insert((item, user), (answer, normalized));
+        }
+    }
+    Ok(out)
+}
+
+/// Inserts items in multi-row statements; returns external id -> id.
+async fn insert_items(
+    tx: &mut Transaction<'static, Any>,
+    project: &Project,
+    items: &[(String, String)],
+    progress: &dyn Progress,
+) -> Result<HashMap<String, i64>, StoreError> {
+    const COLS: usize = 6;
+    let now = now_ms();
+    let mut out = HashMap::with_capacity(items.len());
+    for chunk in items.chunks((MAX_BINDS / COLS).min(2000)) {
+        let sql = multi_row_sql(
+            "INSERT INTO items (project_id, external_id, fields, capacity, created_at, updated_at)",
+            COLS,
+            chunk.len(),
+            "RETURNING id, external_id",
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (id, fields) in chunk {
+            q = q
+                .bind(project.id)
+                .bind(id.as_str())
+                .bind(fields.as_str())
+                .bind(i64::from(project.rule().max()))
+                .bind(now)
+                .bind(now);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            out.insert(row.try_get("external_id")?, row.try_get("id")?);
+        }
+        progress.advance(chunk.len() as u64);
+    }
+    Ok(out)
+}
+
+async fn insert_external_users(
+    tx: &mut Transaction<'static, Any>,
+    names: &[&str],
+) -> Result<HashMap<String, i64>, StoreError> {
+    let now = now_ms();
+    let mut out = HashMap::with_capacity(names.len());
+    for chunk in names.chunks(5000) {
+        let sql = multi_row_sql(
+            "INSERT INTO users (name, role, external, disabled, created_at)",
+            5,
+            chunk.len(),
+            "RETURNING id, name",
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for n in chunk {
+            q = q
+                .bind(*n)
+                .bind("annotator")
+                .bind(1_i64)
+                .bind(0_i64)
+                .bind(now);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            out.insert(row.try_get("name")?, row.try_get("id")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Appends field names not yet known to the project, after the known ones.
+async fn add_project_fields(
+    tx: &mut Transaction<'static, Any>,
+    project_id: i64,
+    names: &[String],
+) -> Result<(), StoreError> {
+    let known: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM project_fields WHERE project_id = $1 ORDER BY position",
+    )
+    .bind(project_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut position = known.len() as i64;
+    for name in names {
+        if known.contains(name) {
+            continue;
+        }
+        sqlx::query("INSERT INTO project_fields (project_id, position, name) VALUES ($1, $2, $3)")
+            .bind(project_id)
+            .bind(position)
+            .bind(name.as_str())
+            .execute(&mut **tx)
+            .await?;
+        position += 1;
+    }
+    Ok(())
+}
+
+/// Writes each item's tally and outcome in multi-row `UPDATE … FROM (VALUES …)` statements.
+pub(crate) async fn update_outcomes(
+    tx: &mut Transaction<'static, Any>,
+    project: &Project,
+    updates: &[(i64, Tally)],
+    now: i64,
+    progress: &dyn Progress,
+) -> Result<(), StoreError> {
+    const COLS: usize = 6;
+    for chunk in updates.chunks((MAX_BINDS / COLS).min(2000)) {
+        let mut sql = String::from(
+            "UPDATE items SET status = v.column2, label = v.column3, votes = v.column4, \
+             answers = v.column5, judgment_count = v.column6, updated_at = $1 FROM (VALUES ",
+        );
+        for r in 0..chunk.len() {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            let b = 2 + r * COLS;
+            sql.push_str(&format!(
+                "(CAST(${} AS BIGINT), ${}, ${}, CAST(${} AS BIGINT), ${}, CAST(${} AS BIGINT))",
+                b,
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        sql.push_str(") AS v WHERE items.id = v.column1");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+        for (id, tally) in chunk {
+            let outcome = project.rule().decide(tally);
+            q = q
+                .bind(*id)
+                .bind(outcome.status().as_str())
+                .bind(outcome.label().map(str::to_owned))
+                .bind(i64::from(tally.top().map_or(0, |(_, v)| v)))
+                .bind(tally.to_json())
+                .bind(i64::from(tally.total()));
+        }
+        q.execute(&mut **tx).await?;
+        progress.advance(chunk.len() as u64);
+    }
+    Ok(())
+}
+
+/// `$start, …, $(start+count-1)`.
+pub(crate) fn push_list(sql: &mut String, start: usize, count: usize) {
+    use std::fmt::Write;
+    for i in 0..count {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "${}", start + i);
+    }
+}

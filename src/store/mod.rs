@@ -1,0 +1,262 @@
+//! Storage: the only place with SQL. One code path on sqlx's `AnyPool` runs on SQLite (the
+//! embedded default) and PostgreSQL (the scale-out store); the few statements that must differ
+//! branch on [`Backend`] here and nowhere else.
+
+mod assignment;
+mod error;
+mod export;
+mod import;
+mod projects;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use assignment::{Lease, SubmitReceipt};
+pub use error::StoreError;
+pub use export::{AnnotatorAgreementRow, ExportRow, JudgmentExportRow};
+pub use import::{
+    ImportSummary, ItemRecord, JudgmentRecord, NoProgress, Progress, derived_item_id,
+};
+pub use projects::{Project, ProjectCounts};
+pub use users::{NewUser, Role, User};
+
+/// Which database the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for the write lock before failing.
+    pub busy_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> StoreOptions {
+        StoreOptions {
+            url: url.into(),
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Bind-parameter budget per statement: under SQLite's 32766 and PostgreSQL's 65535.
+pub(crate) const MAX_BINDS: usize = 30_000;
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://…` or `postgres://…`). A missing SQLite file
+    /// is created. Does not migrate: call [`Store::migrate`].
+    pub async fn connect(options: &StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(&options.url)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url_creating(&options.url),
+            Backend::Postgres => options.url.clone(),
+        };
+        let connect = AnyConnectOptions::from_str(&url).map_err(|source| StoreError::Connect {
+            url: redact(&options.url),
+            source,
+        })?;
+        let busy_ms = options.busy_timeout.as_millis();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        // WAL lets readers run beside the single writer; NORMAL sync in WAL mode
+                        // keeps every committed transaction across a process crash.
+                        let pragmas = format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; \
+                             PRAGMA cache_size = -65536;"
+                        );
+                        conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact(&options.url),
+                source,
+            })?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Applies pending migrations. Safe to run from several processes at once.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Opens and migrates in one go: what every command does first.
+    pub async fn open(options: &StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::connect(options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first cannot upgrade once another
+    /// connection has committed, and fails with SQLITE_BUSY whatever the busy timeout.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::UnsupportedUrl(redact(url)))
+    }
+}
+
+/// Adds `mode=rwc` so a missing database file is created, unless the URL sets a mode.
+fn sqlite_url_creating(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// The URL without its password, for error messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The current time as stored: unix milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// `$start, $start+1, …` placeholders for one row of a multi-row statement.
+pub(crate) fn placeholders(out: &mut String, start: usize, count: usize) {
+    use std::fmt::Write;
+    out.push('(');
+    for i in 0..count {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "${}", start + i);
+    }
+    out.push(')');
+}
+
+/// SQL for inserting `rows` rows of `cols` columns, numbered by hand because
+/// `QueryBuilder<Any>` emits `?`, which PostgreSQL rejects.
+pub(crate) fn multi_row_sql(prefix: &str, cols: usize, rows: usize, suffix: &str) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * cols * 6 + suffix.len());
+    sql.push_str(prefix);
+    sql.push_str(" VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        placeholders(&mut sql, r * cols + 1, cols);
+    }
+    sql.push(' ');
+    sql.push_str(suffix);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://quorum.db"), "sqlite://quorum.db");
+    }
+
+    #[test]
+    fn numbers_placeholders() {
+        assert_eq!(
+            multi_row_sql("INSERT INTO t (a, b)", 2, 2, "RETURNING id"),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) RETURNING id"
+        );
+    }
+
+    #[test]
+    fn sqlite_urls_create_missing_files() {
+        assert_eq!(
+            sqlite_url_creating("sqlite://q.db"),
+            "sqlite://q.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_creating("sqlite://q.db?x=1"),
+            "sqlite://q.db?x=1&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_creating("sqlite://q.db?mode=ro"),
+            "sqlite://q.db?mode=ro"
+        );
+    }
+}
