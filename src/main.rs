@@ -5,6 +5,13 @@ use quorum::interfaces::cli::{Cli, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`quorum export --out - | head`) like other Unix tools,
+    // instead of panicking in `println!`.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUORUM_LOG")

@@ -1,5 +1,6 @@
 //! The `quorum` command line.
 
+mod demo;
 mod progress;
 
 use std::fs::File;
@@ -36,6 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Create or upgrade the database schema (every command also does this first).
     Migrate,
+    /// Load the demo projects (athlete handles 7 of 9, a league quiz) into the database.
+    Demo,
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -129,17 +132,18 @@ pub async fn run(cli: Cli) -> Result<()> {
     let store = Store::open(&options)
         .await
         .with_context(|| format!("opening {}", crate::store::redact(&cli.database)))?;
-    let result = dispatch(&store, cli.command).await;
+    let result = dispatch(&store, &cli.database, cli.command).await;
     store.close().await;
     result
 }
 
-async fn dispatch(store: &Store, command: Command) -> Result<()> {
+async fn dispatch(store: &Store, database: &str, command: Command) -> Result<()> {
     match command {
         Command::Migrate => {
             println!("database is up to date");
             Ok(())
         }
+        Command::Demo => demo::run(store, database).await,
         Command::User(UserCommand::Add { email, role }) => user_add(store, &email, &role).await,
         Command::User(UserCommand::List) => {
             for u in store.list_users().await? {

@@ -1,0 +1,75 @@
+//! `quorum demo`: a local database with the seed projects, ready to explore. The seed files
+//! are compiled in, so the command works from any directory.
+
+use anyhow::{Context, Result};
+
+use crate::domain::ProjectConfig;
+use crate::interfaces::formats::{export, import_csv};
+use crate::store::{NoProgress, Store, StoreError};
+
+/// A seed project: config, items, and optionally a judgments file.
+struct Seed {
+    config: &'static str,
+    items: &'static str,
+    judgments: Option<&'static str>,
+}
+
+const SEEDS: [Seed; 2] = [
+    Seed {
+        config: include_str!("../../../seed/athlete-handles.toml"),
+        items: include_str!("../../../seed/athlete-handles-items.csv"),
+        judgments: Some(include_str!("../../../seed/athlete-handles-mturk.csv")),
+    },
+    Seed {
+        config: include_str!("../../../seed/leagues.toml"),
+        items: include_str!("../../../seed/leagues-items.csv"),
+        judgments: None,
+    },
+];
+
+/// Loads the seed projects (skipping any already there) and prints where things stand.
+pub async fn run(store: &Store, database: &str) -> Result<()> {
+    for seed in &SEEDS {
+        let config = ProjectConfig::from_toml(seed.config).context("seed config")?;
+        let project = match store.create_project(&config, None).await {
+            Ok(p) => p,
+            Err(StoreError::Conflict(_)) => store.project_by_slug(&config.slug).await?,
+            Err(e) => return Err(e.into()),
+        };
+        let items = import_csv::parse_items("seed items", seed.items.as_bytes())?;
+        store
+            .import_items(&project, &items.field_names, items.records, &NoProgress)
+            .await?;
+        if let Some(judgments) = seed.judgments {
+            let parsed = import_csv::parse_judgments("seed judgments", judgments.as_bytes(), None)?;
+            store
+                .import_judgments(
+                    &project,
+                    &parsed.field_names,
+                    &parsed.answer_column,
+                    parsed.records,
+                    &NoProgress,
+                )
+                .await?;
+        }
+        let stats = export::project_stats(store, &project).await?;
+        println!(
+            "{:<16} {} of {} must agree; {} items: {} resolved, {} unresolved, {} pending; {} judgments",
+            project.slug(),
+            project.rule().agree(),
+            project.rule().max(),
+            stats.items,
+            stats.resolved,
+            stats.unresolved,
+            stats.pending,
+            stats.judgments
+        );
+    }
+    println!(
+        "\nDemo data is in {db}. Try:\n  \
+         quorum --database {db} project show athlete-handles\n  \
+         quorum --database {db} export --project athlete-handles --out labels.csv --stats stats.json",
+        db = crate::store::redact(database)
+    );
+    Ok(())
+}

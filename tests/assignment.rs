@@ -1,0 +1,334 @@
+//! The assignment engine on both backends: leases, skips, expiry, early stopping, priority,
+//! and the invariants under 50 concurrent annotators.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use common::{LEAGUES, TestDb, config};
+use quorum::domain::{Outcome, ProjectConfig};
+use quorum::store::{NewUser, Role, Store, StoreError};
+use sqlx::Row;
+
+const T0: i64 = 1_800_000_000_000;
+
+async fn annotator(store: &Store, n: usize) -> i64 {
+    store
+        .create_user(&NewUser {
+            email: format!("annotator{n}@example.com"),
+            role: Role::Annotator,
+            password_hash: "not-used".into(),
+        })
+        .await
+        .expect("user")
+        .id
+}
+
+#[tokio::test]
+async fn leases_skips_and_releases() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let p = db.project(&config(2, 3, "early")).await;
+        db.import_items(&p, "item_id,name\na,A\nb,B\n").await;
+        let (u1, u2) = (annotator(s, 1).await, annotator(s, 2).await);
+
+        let l1 = s.next_item(&p, u1, T0).await.unwrap().expect("an item");
+        assert_eq!(
+            l1.expires_at,
+            T0 + 600_000,
+            "{backend}: default lease is 10 minutes"
+        );
+        // Asking again returns the same lease: a reload does not burn a slot.
+        assert_eq!(s.next_item(&p, u1, T0 + 1).await.unwrap(), Some(l1.clone()));
+
+        s.skip(&p, l1.id, u1, T0 + 2).await.unwrap();
+        let l2 = s
+            .next_item(&p, u1, T0 + 3)
+            .await
+            .unwrap()
+            .expect("the other item");
+        assert_ne!(
+            l2.item_id, l1.item_id,
+            "{backend}: skipped item never comes back"
+        );
+        s.release(&p, l2.id, u1).await.unwrap();
+        let l3 = s
+            .next_item(&p, u1, T0 + 4)
+            .await
+            .unwrap()
+            .expect("released item again");
+        assert_eq!(
+            l3.item_id, l2.item_id,
+            "{backend}: a released item may come back"
+        );
+        let r = s.submit(&p, l3.id, u1, "@x", "api", T0 + 5).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Pending);
+        assert_eq!(
+            s.next_item(&p, u1, T0 + 6).await.unwrap(),
+            None,
+            "{backend}: judged + skipped = done"
+        );
+        // The skipped item is still available to others.
+        let l4 = s
+            .next_item(&p, u2, T0 + 7)
+            .await
+            .unwrap()
+            .expect("item for u2");
+        assert_eq!(
+            l4.item_id, l2.item_id,
+            "{backend}: prefers the item closest to a decision"
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn submit_conflicts() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let p = db.project(&config(2, 3, "early")).await;
+        db.import_items(&p, "item_id,name\na,A\nb,B\n").await;
+        let (u1, u2) = (annotator(s, 1).await, annotator(s, 2).await);
+        let l = s.next_item(&p, u1, T0).await.unwrap().unwrap();
+        let other = s.submit(&p, l.id, u2, "x", "api", T0).await.unwrap_err();
+        assert!(
+            matches!(other, StoreError::Conflict(_)),
+            "{backend}: someone else's lease"
+        );
+        s.submit(&p, l.id, u1, "x", "api", T0).await.unwrap();
+        let twice = s.submit(&p, l.id, u1, "x", "api", T0).await.unwrap_err();
+        assert!(
+            matches!(twice, StoreError::Conflict(_)),
+            "{backend}: used twice"
+        );
+        let l2 = s.next_item(&p, u1, T0).await.unwrap().unwrap();
+        let late = s
+            .submit(&p, l2.id, u1, "x", "api", l2.expires_at)
+            .await
+            .unwrap_err();
+        assert!(late.to_string().contains("expired"), "{backend}: {late}");
+        let bad = s.submit(&p, l2.id, u1, "   ", "api", T0).await.unwrap_err();
+        assert!(
+            matches!(bad, StoreError::Invalid(_)),
+            "{backend}: empty answer"
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn expired_leases_return_their_slot() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let p = db.project(&config(1, 1, "fixed")).await;
+        db.import_items(&p, "item_id,name\na,A\n").await;
+        let (u1, u2) = (annotator(s, 1).await, annotator(s, 2).await);
+        let l1 = s.next_item(&p, u1, T0).await.unwrap().unwrap();
+        assert_eq!(
+            s.next_item(&p, u2, T0 + 1000).await.unwrap(),
+            None,
+            "{backend}: slot is held"
+        );
+        let l2 = s
+            .next_item(&p, u2, l1.expires_at)
+            .await
+            .unwrap()
+            .expect("slot came back");
+        assert_eq!(l2.item_id, l1.item_id);
+        assert!(
+            s.submit(&p, l1.id, u1, "a", "web", l1.expires_at)
+                .await
+                .is_err()
+        );
+        s.submit(&p, l2.id, u2, "a", "web", l1.expires_at + 1)
+            .await
+            .unwrap();
+        let row = sqlx::query("SELECT judgment_count, lease_count, status FROM items")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(row.get::<i64, _>("judgment_count"), 1);
+        assert_eq!(row.get::<i64, _>("lease_count"), 0, "{backend}");
+        assert_eq!(row.get::<String, _>("status"), "resolved");
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn early_stop_closes_items_and_leases_never_exceed_max() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let p = db.project(&config(2, 3, "early")).await;
+        db.import_items(&p, "item_id,name\na,A\n").await;
+        let users: Vec<i64> =
+            futures_util::future::join_all((1..=4).map(|i| annotator(s, i))).await;
+        let mut leases = Vec::new();
+        for u in &users[..3] {
+            leases.push(s.next_item(&p, *u, T0).await.unwrap().expect("slot"));
+        }
+        assert_eq!(
+            s.next_item(&p, users[3], T0).await.unwrap(),
+            None,
+            "{backend}: 3 slots, 3 leases"
+        );
+        s.submit(&p, leases[0].id, users[0], "@same", "web", T0)
+            .await
+            .unwrap();
+        let r = s
+            .submit(&p, leases[1].id, users[1], "SAME", "web", T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::Resolved {
+                label: "same".into(),
+                votes: 2
+            }
+        );
+        // The third lease was granted before the decision; its judgment is still accepted.
+        s.release(&p, leases[2].id, users[2]).await.unwrap();
+        assert_eq!(
+            s.next_item(&p, users[2], T0).await.unwrap(),
+            None,
+            "{backend}: decided items are closed"
+        );
+        db.finish().await;
+    }
+}
+
+/// 50 annotators label one project at once. Afterwards: no item has more judgments than its
+/// rule allows, no (item, annotator) pair repeats, every acknowledged judgment is stored, and
+/// the stored counters and outcomes match a recomputation from the judgments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_annotators_keep_every_invariant() {
+    for (backend, db) in TestDb::all().await {
+        let store = Arc::new(db.store.clone());
+        let toml = LEAGUES
+            .replace("agree = 2", "agree = 4")
+            .replace("max = 3", "max = 5");
+        let p = Arc::new(db.project(&toml).await);
+        let mut items = String::from("item_id,name\n");
+        for i in 0..60 {
+            items.push_str(&format!("i{i},Player {i}\n"));
+        }
+        db.import_items(&p, &items).await;
+        let mut users = Vec::new();
+        for n in 0..50 {
+            users.push(annotator(&store, n).await);
+        }
+        let tasks: Vec<_> = users
+            .into_iter()
+            .enumerate()
+            .map(|(n, uid)| {
+                let (store, p) = (store.clone(), p.clone());
+                tokio::spawn(async move {
+                    let mut acked = Vec::new();
+                    let mut seed = n as u64 * 7919 + 1;
+                    let mut now = T0;
+                    loop {
+                        now += 1;
+                        let Some(lease) = store.next_item(&p, uid, now).await.expect("next") else {
+                            break;
+                        };
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let roll = (seed >> 33) % 10;
+                        if roll == 9 {
+                            store.skip(&p, lease.id, uid, now).await.expect("skip");
+                            continue;
+                        }
+                        let answer = [
+                            "nba", "nba", "nba", "nfl", "nba", "mlb", "nba", "nba", "nhl",
+                        ][roll as usize];
+                        let r = store
+                            .submit(&p, lease.id, uid, answer, "web", now)
+                            .await
+                            .expect("submit");
+                        acked.push((r.judgment_id, r.item_id, uid));
+                    }
+                    acked
+                })
+            })
+            .collect();
+        let mut acked = Vec::new();
+        for t in tasks {
+            acked.extend(t.await.expect("task"));
+        }
+        let pool = store.pool();
+        let rows = sqlx::query("SELECT id, item_id, annotator_id FROM judgments")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        let stored: HashSet<(i64, i64, i64)> = rows
+            .iter()
+            .map(|r| (r.get("id"), r.get("item_id"), r.get("annotator_id")))
+            .collect();
+        let acked_set: HashSet<(i64, i64, i64)> = acked.iter().copied().collect();
+        assert_eq!(
+            acked_set.len(),
+            acked.len(),
+            "{backend}: judgment ids unique"
+        );
+        assert_eq!(
+            stored, acked_set,
+            "{backend}: every acknowledged judgment stored, nothing else"
+        );
+        let pairs: HashSet<(i64, i64)> = stored.iter().map(|(_, i, a)| (*i, *a)).collect();
+        assert_eq!(
+            pairs.len(),
+            stored.len(),
+            "{backend}: no annotator judged an item twice"
+        );
+
+        let config = ProjectConfig::from_toml(&toml).unwrap();
+        let items = sqlx::query("SELECT id, status, label, judgment_count, lease_count FROM items")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        let mut decided = 0;
+        for item in &items {
+            let id: i64 = item.get("id");
+            let answers: Vec<String> =
+                sqlx::query_scalar("SELECT normalized FROM judgments WHERE item_id = $1")
+                    .bind(id)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+            assert!(
+                answers.len() <= 5,
+                "{backend}: item {id} has {} judgments",
+                answers.len()
+            );
+            assert_eq!(
+                item.get::<i64, _>("judgment_count"),
+                answers.len() as i64,
+                "{backend}"
+            );
+            assert_eq!(
+                item.get::<i64, _>("lease_count"),
+                0,
+                "{backend}: all leases ended"
+            );
+            let tally = quorum::domain::Tally::from_answers(answers.iter().map(String::as_str));
+            let outcome = config.rule.decide(&tally);
+            assert_eq!(
+                item.get::<String, _>("status"),
+                outcome.status().as_str(),
+                "{backend}"
+            );
+            assert_eq!(
+                item.get::<Option<String>, _>("label").as_deref(),
+                outcome.label(),
+                "{backend}"
+            );
+            if outcome != Outcome::Pending {
+                decided += 1;
+            }
+        }
+        // An item left pending would still have a slot for an annotator who has not seen it.
+        assert_eq!(decided, 60, "{backend}: every item decided");
+        db.finish().await;
+    }
+}

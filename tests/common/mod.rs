@@ -1,0 +1,194 @@
+//! Test harness: a fresh, migrated database per test on SQLite (always) and PostgreSQL (when
+//! `QUORUM_TEST_POSTGRES_URL` is set; CI sets it and `QUORUM_REQUIRE_POSTGRES=1` so a missing
+//! server fails instead of skipping).
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use quorum::domain::ProjectConfig;
+use quorum::interfaces::formats::import_csv;
+use quorum::store::{NoProgress, Project, Store, StoreOptions};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh database that is removed when dropped.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    cleanup: Cleanup,
+    _dir: Option<tempfile::TempDir>,
+}
+
+enum Cleanup {
+    None,
+    DropPostgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::open(&StoreOptions::new(&url))
+            .await
+            .expect("open sqlite");
+        TestDb {
+            store,
+            url,
+            cleanup: Cleanup::None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new database on the PostgreSQL server, or `None` (with a note) when none is configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(admin_url) = std::env::var("QUORUM_TEST_POSTGRES_URL") else {
+            if std::env::var("QUORUM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("QUORUM_REQUIRE_POSTGRES=1 but QUORUM_TEST_POSTGRES_URL is not set");
+            }
+            eprintln!("SKIPPED on PostgreSQL: set QUORUM_TEST_POSTGRES_URL to run this test there");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!(
+            "quorum_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            chrono::Utc::now().timestamp_micros() % 1_000_000
+        );
+        let mut admin = sqlx::AnyConnection::connect_any(&admin_url).await;
+        let conn = admin
+            .as_mut()
+            .expect("connect to PostgreSQL admin database");
+        sqlx::Executor::execute(
+            &mut *conn,
+            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+        )
+        .await
+        .expect("create test database");
+        let url = replace_db(&admin_url, &name);
+        let store = Store::open(&StoreOptions::new(&url))
+            .await
+            .expect("open postgres");
+        Some(TestDb {
+            store,
+            url,
+            cleanup: Cleanup::DropPostgres { admin_url, name },
+            _dir: None,
+        })
+    }
+
+    /// Both backends: SQLite always, PostgreSQL when configured.
+    pub async fn all() -> Vec<(&'static str, TestDb)> {
+        let mut out = vec![("sqlite", TestDb::sqlite().await)];
+        if let Some(pg) = TestDb::postgres().await {
+            out.push(("postgres", pg));
+        }
+        out
+    }
+
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Cleanup::DropPostgres { admin_url, name } = &self.cleanup
+            && let Ok(mut conn) = sqlx::AnyConnection::connect_any(admin_url).await
+        {
+            let _ = sqlx::Executor::execute(
+                &mut conn,
+                sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+            )
+            .await;
+        }
+    }
+
+    pub async fn project(&self, toml: &str) -> Project {
+        let config = ProjectConfig::from_toml(toml).expect("valid config");
+        self.store
+            .create_project(&config, None)
+            .await
+            .expect("create project")
+    }
+
+    pub async fn import_items(&self, project: &Project, csv: &str) -> quorum::store::ImportSummary {
+        let parsed = import_csv::parse_items("items.csv", csv.as_bytes()).expect("parse items");
+        self.store
+            .import_items(project, &parsed.field_names, parsed.records, &NoProgress)
+            .await
+            .expect("import items")
+    }
+
+    pub async fn import_judgments(
+        &self,
+        project: &Project,
+        csv: &str,
+    ) -> Result<quorum::store::ImportSummary, quorum::store::StoreError> {
+        let parsed = import_csv::parse_judgments("judgments.csv", csv.as_bytes(), None)
+            .expect("parse judgments");
+        self.store
+            .import_judgments(
+                project,
+                &parsed.field_names,
+                &parsed.answer_column,
+                parsed.records,
+                &NoProgress,
+            )
+            .await
+    }
+}
+
+trait ConnectAny {
+    async fn connect_any(url: &str) -> Result<sqlx::AnyConnection, sqlx::Error>;
+}
+
+impl ConnectAny for sqlx::AnyConnection {
+    async fn connect_any(url: &str) -> Result<sqlx::AnyConnection, sqlx::Error> {
+        use sqlx::Connection;
+        sqlx::AnyConnection::connect(url).await
+    }
+}
+
+fn replace_db(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+pub const HANDLES_7_OF_9: &str = r#"
+name = "Athlete handles"
+slug = "athlete-handles"
+instructions = "Find the athlete's official Twitter handle."
+[answer]
+kind = "text"
+normalize = ["trim", "nfkc", "casefold", "handle"]
+[quorum]
+agree = 7
+max = 9
+stop = "early"
+"#;
+
+pub fn config(agree: u32, max: u32, stop: &str) -> String {
+    HANDLES_7_OF_9
+        .replace("agree = 7", &format!("agree = {agree}"))
+        .replace("max = 9", &format!("max = {max}"))
+        .replace("stop = \"early\"", &format!("stop = \"{stop}\""))
+}
+
+pub const LEAGUES: &str = r#"
+name = "Leagues"
+slug = "leagues"
+instructions = "Which league does this player play in?"
+[answer]
+kind = "choice"
+options = ["nba", "nfl", "mlb", "nhl"]
+[quorum]
+agree = 2
+max = 3
+stop = "early"
+"#;
