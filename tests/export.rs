@@ -20,12 +20,14 @@ const JUDGMENTS: &str = "item_id,annotator,answer\n\
 
 async fn labels(db: &TestDb, p: &quorum::store::Project) -> (String, export::ProjectStats) {
     let mut out = Vec::new();
-    let pass = export::write_labels(&db.store, p, &mut out, &NoProgress)
+    let mut snap = db.store.export_snapshot().await.expect("snapshot");
+    let pass = export::write_labels(&mut snap, p, &mut out, &NoProgress)
         .await
         .expect("labels");
-    let stats = export::finish_stats(&db.store, p, pass)
+    let stats = export::finish_stats(&mut snap, p, pass)
         .await
         .expect("stats");
+    snap.close().await.expect("close");
     (String::from_utf8(out).expect("utf-8"), stats)
 }
 
@@ -153,9 +155,11 @@ async fn judgments_export_reimports_losslessly() {
             .await;
         db.import_judgments(&p, JUDGMENTS).await.unwrap();
         let mut first = Vec::new();
-        export::write_judgments(&db.store, &p, &mut first, &NoProgress)
+        let mut snap = db.store.export_snapshot().await.unwrap();
+        export::write_judgments(&mut snap, &p, &mut first, &NoProgress)
             .await
             .unwrap();
+        snap.close().await.unwrap();
         let first = String::from_utf8(first).unwrap();
         assert!(
             first.starts_with("item_id,annotator,answer,normalized,submitted_at\ni1,w1,nba,nba,"),
@@ -177,9 +181,11 @@ async fn judgments_export_reimports_losslessly() {
             .expect("re-import export");
         assert_eq!(s.judgments_added, 9, "{backend}");
         let mut second = Vec::new();
-        export::write_judgments(&db.store, &copy, &mut second, &NoProgress)
+        let mut snap = db.store.export_snapshot().await.unwrap();
+        export::write_judgments(&mut snap, &copy, &mut second, &NoProgress)
             .await
             .unwrap();
+        snap.close().await.unwrap();
         assert_eq!(
             String::from_utf8(second).unwrap(),
             first,

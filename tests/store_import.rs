@@ -9,12 +9,13 @@ use quorum::store::StoreError;
 async fn snapshot(db: &TestDb, project_id: i64) -> (quorum::store::ProjectCounts, Vec<String>) {
     use futures_util::TryStreamExt;
     let counts = db.store.project_counts(project_id).await.expect("counts");
-    let rows: Vec<_> = db
-        .store
+    let mut snap = db.store.export_snapshot().await.expect("snapshot");
+    let rows: Vec<_> = snap
         .stream_items(project_id)
         .try_collect()
         .await
         .expect("items");
+    snap.close().await.expect("close");
     (counts, rows.into_iter().map(|r| format!("{r:?}")).collect())
 }
 

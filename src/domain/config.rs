@@ -207,6 +207,20 @@ impl ProjectConfig {
                             ),
                         )
                     })?;
+                    // Only this order is idempotent (e.g. casefold before nfkc leaves "㏋" as
+                    // "HP" on the first pass and "hp" on the second), so it is the only one allowed.
+                    if pipeline
+                        .iter()
+                        .any(|p: &Normalizer| *p as u8 >= parsed as u8)
+                    {
+                        return Err(ConfigError::invalid(
+                            &format!("answer.normalize[{i}]"),
+                            format!(
+                                "{n:?} is out of order or repeated; list normalisers at most once, in the order {}",
+                                Normalizer::ALL.map(|n| n.name()).join(", ")
+                            ),
+                        ));
+                    }
                     pipeline.push(parsed);
                 }
                 AnswerSpec::Text {
@@ -419,6 +433,25 @@ stop = "early"                                  # or "fixed"
             err_key(&EXAMPLE.replace("\"handle\"]", "\"stem\"]")),
             "answer.normalize[3]"
         );
+    }
+
+    #[test]
+    fn normalisers_must_keep_the_canonical_order() {
+        let swapped = EXAMPLE.replace(
+            "[\"trim\", \"nfkc\", \"casefold\", \"handle\"]",
+            "[\"trim\", \"casefold\", \"nfkc\"]",
+        );
+        assert_eq!(err_key(&swapped), "answer.normalize[2]");
+        let repeated = EXAMPLE.replace(
+            "[\"trim\", \"nfkc\", \"casefold\", \"handle\"]",
+            "[\"trim\", \"trim\"]",
+        );
+        assert_eq!(err_key(&repeated), "answer.normalize[1]");
+        let subset = EXAMPLE.replace(
+            "[\"trim\", \"nfkc\", \"casefold\", \"handle\"]",
+            "[\"nfkc\", \"handle\"]",
+        );
+        assert!(ProjectConfig::from_toml(&subset).is_ok());
     }
 
     #[test]

@@ -293,7 +293,8 @@ mod tests {
         );
         // 3 dissenters: at most 6 can agree.
         assert_eq!(decide(&r, &["a", "b", "c"]), Outcome::Pending);
-        assert_eq!(decide(&r, &["a", "a", "b", "c"]), Outcome::Unresolved);
+        assert_eq!(decide(&r, &["a", "a", "b", "c"]), Outcome::Pending);
+        assert_eq!(decide(&r, &["a", "a", "b", "c", "d"]), Outcome::Unresolved);
         assert_eq!(decide(&r, &["a", "b", "c", "d"]), Outcome::Unresolved);
     }
 
@@ -383,7 +384,9 @@ mod tests {
                     break;
                 }
             }
-            prop_assert_eq!(stopped, Some(full));
+            // Same decision and label; the vote count may be lower at the stopping point.
+            let stopped = stopped.map(|o| (o.status(), o.label().map(str::to_owned)));
+            prop_assert_eq!(stopped, Some((full.status(), full.label().map(str::to_owned))));
         }
 
         #[test]
@@ -418,7 +421,10 @@ mod tests {
                 match (&first, &out) {
                     (None, Outcome::Pending) => {}
                     (None, decided) => first = Some(decided.clone()),
-                    (Some(f), o) => prop_assert_eq!(f, o),
+                    (Some(f), o) => {
+                        prop_assert_eq!(f.status(), o.status());
+                        prop_assert_eq!(f.label(), o.label());
+                    }
                 }
             }
         }

@@ -7,7 +7,7 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 
 /// One item as the labels export needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,10 +66,48 @@ fn count(row: &AnyRow, name: &str) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} = {v}")))
 }
 
+/// A consistent read view for one export: every query of the export sees the same data even
+/// while annotators keep labeling (a read transaction on SQLite's WAL, `REPEATABLE READ` on
+/// PostgreSQL), so the labels, the statistics and the judgments always agree.
+pub struct ExportSnapshot {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
 impl Store {
+    /// Opens a consistent read view for an export.
+    pub async fn export_snapshot(&self) -> Result<ExportSnapshot, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        };
+        Ok(ExportSnapshot { tx })
+    }
+}
+
+impl ExportSnapshot {
+    /// Ends the read view.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    /// The project's input field names, in order of first appearance.
+    pub async fn project_fields(&mut self, project_id: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM project_fields WHERE project_id = $1 ORDER BY position",
+        )
+        .bind(project_id)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
     /// The project's items in import order, streamed.
     pub fn stream_items(
-        &self,
+        &mut self,
         project_id: i64,
     ) -> impl Stream<Item = Result<ExportRow, StoreError>> + Send + '_ {
         sqlx::query(
@@ -77,14 +115,14 @@ impl Store {
              FROM items WHERE project_id = $1 ORDER BY id",
         )
         .bind(project_id)
-        .fetch(&self.pool)
+        .fetch(&mut *self.tx)
         .map_err(StoreError::from)
         .and_then(|row| async move { export_row(row) })
     }
 
     /// The project's judgments, grouped by item in import order, streamed.
     pub fn stream_judgments(
-        &self,
+        &mut self,
         project_id: i64,
     ) -> impl Stream<Item = Result<JudgmentExportRow, StoreError>> + Send + '_ {
         sqlx::query(
@@ -93,7 +131,7 @@ impl Store {
              WHERE i.project_id = $1 ORDER BY i.id, j.id",
         )
         .bind(project_id)
-        .fetch(&self.pool)
+        .fetch(&mut *self.tx)
         .map(|row| -> Result<JudgmentExportRow, StoreError> {
             let row = row?;
             Ok(JudgmentExportRow {
@@ -109,7 +147,7 @@ impl Store {
     /// For each normalised answer, its count over items with at least two judgments: the
     /// category marginals of Fleiss' kappa and Krippendorff's alpha.
     pub fn stream_category_totals(
-        &self,
+        &mut self,
         project_id: i64,
     ) -> impl Stream<Item = Result<u64, StoreError>> + Send + '_ {
         sqlx::query(
@@ -117,13 +155,13 @@ impl Store {
              WHERE i.project_id = $1 AND i.judgment_count >= 2 GROUP BY j.normalized",
         )
         .bind(project_id)
-        .fetch(&self.pool)
+        .fetch(&mut *self.tx)
         .map(|row| count(&row?, "n"))
     }
 
     /// Per-annotator agreement counts, ordered by annotator name.
     pub async fn annotator_agreement(
-        &self,
+        &mut self,
         project_id: i64,
     ) -> Result<Vec<AnnotatorAgreementRow>, StoreError> {
         let rows = sqlx::query(
@@ -134,7 +172,7 @@ impl Store {
              WHERE i.project_id = $1 GROUP BY u.id, u.name ORDER BY u.name",
         )
         .bind(project_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.tx)
         .await?;
         let products = sqlx::query(
             "SELECT a.annotator_id AS uid, CAST(SUM(a.n * b.n) AS BIGINT) AS s FROM \
@@ -148,7 +186,7 @@ impl Store {
              ON a.annotator_id = b.annotator_id AND a.c = b.c GROUP BY a.annotator_id",
         )
         .bind(project_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.tx)
         .await?;
         let mut sums: HashMap<i64, u64> = HashMap::with_capacity(products.len());
         for row in &products {

@@ -17,7 +17,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use assignment::{Lease, SubmitReceipt};
 pub use error::StoreError;
-pub use export::{AnnotatorAgreementRow, ExportRow, JudgmentExportRow};
+pub use export::{AnnotatorAgreementRow, ExportRow, ExportSnapshot, JudgmentExportRow};
 pub use import::{
     ImportSummary, ItemRecord, JudgmentRecord, NoProgress, Progress, derived_item_id,
 };

@@ -391,12 +391,13 @@ async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
     let counts = store.project_counts(project.id).await?;
     let bar = Bar::new();
     bar.phase_labels(counts.items);
+    let mut snapshot = store.export_snapshot().await?;
     let mut labels = Output::create(&args.out)?;
-    let pass = export::write_labels(store, &project, &mut labels.writer, &bar).await?;
+    let pass = export::write_labels(&mut snapshot, &project, &mut labels.writer, &bar).await?;
     labels.commit()?;
     let need_stats = args.stats.is_some() || args.annotators.is_some();
     let stats: Option<ProjectStats> = if need_stats {
-        Some(export::finish_stats(store, &project, pass).await?)
+        Some(export::finish_stats(&mut snapshot, &project, pass).await?)
     } else {
         None
     };
@@ -413,9 +414,10 @@ async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
     if let Some(path) = &args.judgments {
         crate::store::Progress::phase(&bar, "judgments", counts.judgments);
         let mut out = Output::create(path)?;
-        export::write_judgments(store, &project, &mut out.writer, &bar).await?;
+        export::write_judgments(&mut snapshot, &project, &mut out.writer, &bar).await?;
         out.commit()?;
     }
+    snapshot.close().await?;
     bar.finish();
     if args.out.as_os_str() != "-" {
         eprintln!(

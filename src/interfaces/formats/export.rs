@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::domain::stats::{Agreement, AgreementStats, cohen_kappa_from_counts};
 use crate::domain::{Status, Tally};
-use crate::store::{Progress, Project, Store, StoreError};
+use crate::store::{ExportSnapshot, Progress, Project, Store, StoreError};
 
 /// Errors while exporting.
 #[derive(Debug, thiserror::Error)]
@@ -85,18 +85,18 @@ pub struct LabelsPass {
 
 /// Writes the labels CSV (one row per item, in import order) and gathers what the stats need.
 pub async fn write_labels(
-    store: &Store,
+    snapshot: &mut ExportSnapshot,
     project: &Project,
     out: &mut dyn Write,
     progress: &dyn Progress,
 ) -> Result<LabelsPass, ExportError> {
-    let fields = store.project_fields(project.id).await?;
+    let fields = snapshot.project_fields(project.id).await?;
     let mut w = csv::WriterBuilder::new().from_writer(out);
     let mut header: Vec<String> = LABEL_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
     header.extend(fields.iter().map(|f| format!("input.{f}")));
     w.write_record(&header)?;
     let mut pass = LabelsPass::default();
-    let mut rows = Box::pin(store.stream_items(project.id));
+    let mut rows = Box::pin(snapshot.stream_items(project.id));
     let mut record: Vec<String> = Vec::with_capacity(header.len());
     let mut counts: Vec<u64> = Vec::new();
     while let Some(row) = rows.try_next().await? {
@@ -156,20 +156,22 @@ pub async fn write_labels(
 
 /// Finishes the statistics after [`write_labels`].
 pub async fn finish_stats(
-    store: &Store,
+    snapshot: &mut ExportSnapshot,
     project: &Project,
     mut pass: LabelsPass,
 ) -> Result<ProjectStats, ExportError> {
-    let mut totals = Box::pin(store.stream_category_totals(project.id));
-    while let Some(n) = totals.try_next().await? {
-        pass.agreement.add_category_total(n);
+    {
+        let mut totals = Box::pin(snapshot.stream_category_totals(project.id));
+        while let Some(n) = totals.try_next().await? {
+            pass.agreement.add_category_total(n);
+        }
     }
     let AgreementStats {
         percent_agreement,
         fleiss_kappa,
         krippendorff_alpha,
     } = pass.agreement.finish();
-    let per_annotator: Vec<AnnotatorStats> = store
+    let per_annotator: Vec<AnnotatorStats> = snapshot
         .annotator_agreement(project.id)
         .await?
         .into_iter()
@@ -201,14 +203,17 @@ pub async fn finish_stats(
 
 /// The stats alone, without keeping the labels.
 pub async fn project_stats(store: &Store, project: &Project) -> Result<ProjectStats, ExportError> {
+    let mut snapshot = store.export_snapshot().await?;
     let pass = write_labels(
-        store,
+        &mut snapshot,
         project,
         &mut std::io::sink(),
         &crate::store::NoProgress,
     )
     .await?;
-    finish_stats(store, project, pass).await
+    let stats = finish_stats(&mut snapshot, project, pass).await?;
+    snapshot.close().await?;
+    Ok(stats)
 }
 
 /// Writes the stats JSON (pretty-printed, numbers at full f64 precision, trailing newline).
@@ -238,14 +243,14 @@ pub fn write_annotators(stats: &ProjectStats, out: &mut dyn Write) -> Result<(),
 /// Writes the judgments CSV: the long import format plus the normalised answer and time,
 /// so it re-imports losslessly.
 pub async fn write_judgments(
-    store: &Store,
+    snapshot: &mut ExportSnapshot,
     project: &Project,
     out: &mut dyn Write,
     progress: &dyn Progress,
 ) -> Result<u64, ExportError> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(JUDGMENT_COLUMNS)?;
-    let mut rows = Box::pin(store.stream_judgments(project.id));
+    let mut rows = Box::pin(snapshot.stream_judgments(project.id));
     let mut n = 0;
     while let Some(j) = rows.try_next().await? {
         w.write_record([
