@@ -231,62 +231,42 @@ fn bad_csv_fails_with_file_line_and_column_and_changes_nothing() {
     ]);
     let before = env.ok(&["project", "list"]);
 
-    let mut bytes = b"item_id,annotator,answer\np01,w1,nba\np02,w1,n".to_vec();
-    bytes.extend_from_slice(b"\xff\xfe\n");
-    let bad_utf8 = env.path("bad-utf8.csv");
-    std::fs::write(&bad_utf8, bytes).unwrap();
-    let err = env.fails(&[
-        "judgments",
-        "import",
-        "--project",
-        "leagues",
-        bad_utf8.to_str().unwrap(),
-    ]);
+    let import_fails = |name: &str, bytes: &[u8]| -> String {
+        let path = env.path(name);
+        std::fs::write(&path, bytes).expect("write");
+        env.fails(&[
+            "judgments",
+            "import",
+            "--project",
+            "leagues",
+            path.to_str().unwrap(),
+        ])
+    };
+    let err = import_fails(
+        "bad-utf8.csv",
+        b"item_id,annotator,answer\np01,w1,nba\np02,w1,n\xff\xfe\n",
+    );
     assert!(
         err.contains("bad-utf8.csv:3") && err.contains("column answer") && err.contains("UTF-8"),
         "{err}"
     );
-
-    let ragged = env.write(
+    let err = import_fails(
         "ragged.csv",
-        "item_id,annotator,answer\np01,w1,nba\np02,w1\n",
+        b"item_id,annotator,answer\np01,w1,nba\np02,w1\n",
     );
-    let err = env.fails(&[
-        "judgments",
-        "import",
-        "--project",
-        "leagues",
-        ragged.to_str().unwrap(),
-    ]);
     assert!(err.contains("ragged.csv:3"), "{err}");
-
-    let option = env.write(
+    let err = import_fails(
         "option.csv",
-        "item_id,annotator,answer\np01,w1,nba\np02,w1,cricket\n",
+        b"item_id,annotator,answer\np01,w1,nba\np02,w1,cricket\n",
     );
-    let err = env.fails(&[
-        "judgments",
-        "import",
-        "--project",
-        "leagues",
-        option.to_str().unwrap(),
-    ]);
     assert!(
         err.contains("option.csv") && err.contains("line 3") && err.contains("cricket"),
         "{err}"
     );
-
-    let over = env.write(
+    let err = import_fails(
         "over.csv",
-        "item_id,annotator,answer\np01,a,nba\np01,b,nfl\np01,c,mlb\np01,d,nhl\n",
+        b"item_id,annotator,answer\np01,a,nba\np01,b,nfl\np01,c,mlb\np01,d,nhl\n",
     );
-    let err = env.fails(&[
-        "judgments",
-        "import",
-        "--project",
-        "leagues",
-        over.to_str().unwrap(),
-    ]);
     assert!(err.contains("line 5") && err.contains("max = 3"), "{err}");
 
     let missing = env.fails(&["items", "import", "--project", "leagues", "nope.csv"]);
