@@ -222,7 +222,21 @@ fn lowercase(s: &str) -> Edit {
 /// nothing changes. The result is therefore a fixed point of the step, and running `handle`
 /// on it again ends at the same place.
 fn handle(s: &str) -> Edit {
-    let mut buf = Cow::Borrowed(s);
+    // Zero-width characters ride along with copy-pasted handles and would split a vote;
+    // no network allows them in a handle.
+    // Removing one can bring combining marks together, so the result is recomposed (NFC) to
+    // stay idempotent after `nfkc`. Joiners (U+200C/D) are kept: emoji sequences need them.
+    let mut buf: Cow<'_, str> = match s.contains(is_invisible) {
+        true => {
+            let visible: String = s.chars().filter(|c| !is_invisible(*c)).nfc().collect();
+            if visible.trim().is_empty() {
+                Cow::Borrowed(s)
+            } else {
+                Cow::Owned(visible)
+            }
+        }
+        false => Cow::Borrowed(s),
+    };
     buf = trim(&buf).apply_to(buf);
     buf = lowercase(&buf).apply_to(buf);
     let cleaned: &str = &buf;
@@ -249,6 +263,15 @@ fn handle(s: &str) -> Edit {
             Edit::New(owned)
         }
     }
+}
+
+/// Invisible format characters that copy-paste leaves in handles: zero-width space and
+/// space, direction marks, word joiner, soft hyphen, byte-order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
 }
 
 /// Chars people wrap a pasted handle in.
@@ -658,6 +681,23 @@ mod tests {
         let emoji = "👨\u{200d}👩\u{200d}👧\u{200d}👦";
         assert_eq!(Handle.apply(emoji), emoji);
         assert_eq!(Handle.apply(&format!("\"{emoji}\"")), emoji);
+    }
+
+    #[test]
+    fn handle_drops_zero_width_characters() {
+        for messy in [
+            "KingJames\u{200B}",
+            "\u{FEFF}@KingJames",
+            "King\u{2060}James",
+            "\u{200E}kingjames\u{00AD}",
+        ] {
+            assert_eq!(Normalizer::Handle.apply(messy), "kingjames", "{messy:?}");
+            assert_eq!(
+                normalize(&Normalizer::ALL, messy),
+                "kingjames",
+                "{messy:?} through the pipeline"
+            );
+        }
     }
 
     #[test]

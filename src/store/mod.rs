@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use assignment::{Lease, SubmitReceipt};
 pub use error::StoreError;
@@ -73,10 +73,14 @@ impl Store {
             Backend::Sqlite => sqlite_url_creating(&options.url),
             Backend::Postgres => options.url.clone(),
         };
-        let connect = AnyConnectOptions::from_str(&url).map_err(|source| StoreError::Connect {
-            url: redact(&options.url),
-            source,
-        })?;
+        let connect = AnyConnectOptions::from_str(&url)
+            .map_err(|source| StoreError::Connect {
+                url: redact(&options.url),
+                source,
+            })?
+            // Bulk statements carry thousands of placeholders: log them only when asked for.
+            .log_statements(log::LevelFilter::Trace)
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         let busy_ms = options.busy_timeout.as_millis();
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections.max(1))

@@ -420,7 +420,7 @@ async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
     snapshot.close().await?;
     bar.finish();
     if args.out.as_os_str() != "-" {
-        eprintln!(
+        println!(
             "exported {} items ({} resolved, {} unresolved, {} pending) to {}",
             counts.items,
             counts.resolved,
