@@ -243,3 +243,61 @@ async fn mechanical_turk_batch_results() {
         db.finish().await;
     }
 }
+
+/// More rows than one bulk statement holds: every chunk boundary is crossed.
+#[tokio::test]
+async fn bulk_imports_span_several_statements() {
+    for (backend, db) in TestDb::all().await {
+        let p = db.project(&config(3, 5, "fixed")).await;
+        let mut items = String::from("item_id,name\n");
+        let mut csv = String::from("item_id,annotator,answer\n");
+        for i in 0..2500 {
+            items.push_str(&format!("i{i},Player {i}\n"));
+            for a in 0..4 {
+                let answer = if a < 3 {
+                    format!("@h{i}")
+                } else {
+                    "other".into()
+                };
+                csv.push_str(&format!("i{i},w{a},{answer}\n"));
+            }
+        }
+        assert_eq!(db.import_items(&p, &items).await.items_created, 2500);
+        let s = db.import_judgments(&p, &csv).await.expect("import");
+        assert_eq!(s.judgments_added, 10_000, "{backend}");
+        let c = db.store.project_counts(p.id).await.unwrap();
+        assert_eq!(
+            (c.items, c.pending, c.judgments),
+            (2500, 2500, 10_000),
+            "{backend}"
+        );
+        // One more judgment each decides every item (fixed: at max = 5).
+        let mut last = String::from("item_id,annotator,answer\n");
+        for i in 0..2500 {
+            last.push_str(&format!("i{i},w9,H{i}\n"));
+        }
+        db.import_judgments(&p, &last).await.expect("import");
+        let mut snap = db.store.export_snapshot().await.unwrap();
+        let rows: Vec<_> =
+            futures_util::TryStreamExt::try_collect::<Vec<_>>(snap.stream_items(p.id))
+                .await
+                .unwrap();
+        snap.close().await.unwrap();
+        assert_eq!(rows.len(), 2500);
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(
+                r.external_id,
+                format!("i{i}"),
+                "{backend}: import order kept"
+            );
+            assert_eq!(r.status, "resolved", "{backend}");
+            assert_eq!(
+                r.label.as_deref(),
+                Some(format!("h{i}").as_str()),
+                "{backend}"
+            );
+            assert_eq!((r.votes, r.judgments), (4, 5), "{backend}");
+        }
+        db.finish().await;
+    }
+}

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::projects::Project;
-use super::{MAX_BINDS, Store, StoreError, multi_row_sql, now_ms};
+use super::{Backend, MAX_BINDS, Store, StoreError, multi_row_sql, now_ms, push_list};
 use crate::domain::Tally;
 
 /// One parsed row of an items file.
@@ -303,10 +303,10 @@ impl Store {
         for chunk in fresh.chunks(per_stmt) {
             let sql = if chunk.len() == per_stmt {
                 full_sql
-                    .get_or_insert_with(|| judgment_insert_sql(per_stmt))
+                    .get_or_insert_with(|| judgment_insert_sql(self.backend, per_stmt))
                     .clone()
             } else {
-                judgment_insert_sql(chunk.len())
+                judgment_insert_sql(self.backend, chunk.len())
             };
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for &row in chunk {
@@ -356,8 +356,9 @@ impl Store {
     }
 }
 
-fn judgment_insert_sql(rows: usize) -> String {
+fn judgment_insert_sql(backend: Backend, rows: usize) -> String {
     multi_row_sql(
+        backend,
         "INSERT INTO judgments (project_id, item_id, annotator_id, answer, normalized, source, created_at)",
         7,
         rows,
@@ -374,10 +375,12 @@ async fn existing_items(
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(5000) {
         let mut sql = String::from(
-            "SELECT id, external_id, fields, judgment_count, lease_count FROM items \
-             WHERE project_id = $1 AND external_id IN (",
+            "SELECT id, external_id, fields, judgment_count, lease_count FROM items WHERE project_id = ",
         );
-        push_list(&mut sql, 2, chunk.len());
+        let backend = Backend::of(tx);
+        backend.push_param(&mut sql, 1);
+        sql.push_str(" AND external_id IN (");
+        push_list(&mut sql, backend, 2, chunk.len());
         sql.push(')');
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(project_id);
         for id in chunk {
@@ -409,7 +412,7 @@ async fn users_by_name(
     let mut out = HashMap::with_capacity(names.len());
     for chunk in names.chunks(5000) {
         let mut sql = String::from("SELECT id, name FROM users WHERE name IN (");
-        push_list(&mut sql, 1, chunk.len());
+        push_list(&mut sql, Backend::of(tx), 1, chunk.len());
         sql.push(')');
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for n in chunk {
@@ -438,7 +441,7 @@ async fn stored_judgments(
         let mut sql = String::from(
             "SELECT item_id, annotator_id, answer, normalized FROM judgments WHERE item_id IN (",
         );
-        push_list(&mut sql, 1, chunk.len());
+        push_list(&mut sql, Backend::of(tx), 1, chunk.len());
         sql.push(')');
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
@@ -471,6 +474,7 @@ async fn insert_items(
     let mut out = HashMap::with_capacity(items.len());
     for chunk in items.chunks((MAX_BINDS / COLS).min(2000)) {
         let sql = multi_row_sql(
+            Backend::of(tx),
             "INSERT INTO items (project_id, external_id, fields, capacity, created_at, updated_at)",
             COLS,
             chunk.len(),
@@ -502,6 +506,7 @@ async fn insert_external_users(
     let mut out = HashMap::with_capacity(names.len());
     for chunk in names.chunks(5000) {
         let sql = multi_row_sql(
+            Backend::of(tx),
             "INSERT INTO users (name, role, external, disabled, created_at)",
             5,
             chunk.len(),
@@ -560,25 +565,36 @@ pub(crate) async fn update_outcomes(
     progress: &dyn Progress,
 ) -> Result<(), StoreError> {
     const COLS: usize = 6;
+    let backend = Backend::of(tx);
     for chunk in updates.chunks((MAX_BINDS / COLS).min(2000)) {
         let mut sql = String::from(
             "UPDATE items SET status = v.column2, label = v.column3, votes = v.column4, \
-             answers = v.column5, judgment_count = v.column6, updated_at = $1 FROM (VALUES ",
+             answers = v.column5, judgment_count = v.column6, updated_at = ",
         );
+        backend.push_param(&mut sql, 1);
+        sql.push_str(" FROM (VALUES ");
         for r in 0..chunk.len() {
             if r > 0 {
                 sql.push_str(", ");
             }
             let b = 2 + r * COLS;
-            sql.push_str(&format!(
-                "(CAST(${} AS BIGINT), ${}, ${}, CAST(${} AS BIGINT), ${}, CAST(${} AS BIGINT))",
-                b,
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
+            // PostgreSQL types untyped VALUES parameters as text: cast the numbers.
+            for (c, cast) in [true, false, false, true, false, true]
+                .into_iter()
+                .enumerate()
+            {
+                sql.push_str(match (c, cast) {
+                    (0, true) => "(CAST(",
+                    (0, false) => "(",
+                    (_, true) => ", CAST(",
+                    (_, false) => ", ",
+                });
+                backend.push_param(&mut sql, b + c);
+                if cast {
+                    sql.push_str(" AS BIGINT)");
+                }
+            }
+            sql.push(')');
         }
         sql.push_str(") AS v WHERE items.id = v.column1");
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
@@ -596,15 +612,4 @@ pub(crate) async fn update_outcomes(
         progress.advance(chunk.len() as u64);
     }
     Ok(())
-}
-
-/// `$start, …, $(start+count-1)`.
-pub(crate) fn push_list(sql: &mut String, start: usize, count: usize) {
-    use std::fmt::Write;
-    for i in 0..count {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let _ = write!(sql, "${}", start + i);
-    }
 }
