@@ -3,6 +3,7 @@
 //! its arguments, so it is tested exhaustively in isolation.
 
 pub mod config;
+pub mod consensus_stats;
 pub mod normalize;
 pub mod rule;
 pub mod stats;

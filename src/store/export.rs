@@ -34,18 +34,14 @@ pub struct JudgmentExportRow {
     pub created_at: i64,
 }
 
-/// Per-annotator counts from which agreement with the consensus is computed.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AnnotatorAgreementRow {
-    pub annotator: String,
-    pub judgments: u64,
-    /// Judgments on resolved items.
-    pub on_resolved: u64,
-    /// Of those, how many equal the item's label.
-    pub matches: u64,
-    /// Σ over categories c of (their answers c) × (labels c), over their resolved items:
-    /// the chance-agreement term of Cohen's kappa.
-    pub sum_products: u64,
+/// One judgment with its item's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgmentOutcome {
+    pub annotator_id: i64,
+    pub normalized: String,
+    /// The item's label when it is resolved.
+    pub label: Option<String>,
+    pub item_judgments: u64,
 }
 
 fn export_row(row: AnyRow) -> Result<ExportRow, StoreError> {
@@ -144,65 +140,52 @@ impl ExportSnapshot {
         })
     }
 
-    /// For each normalised answer, its count over items with at least two judgments: the
-    /// category marginals of Fleiss' kappa and Krippendorff's alpha.
-    pub fn stream_category_totals(
+    /// Every judgment of the project with its item's outcome, in no particular order: the
+    /// one pass from which per-annotator agreement and per-answer totals are computed.
+    pub fn stream_judgment_outcomes(
         &mut self,
         project_id: i64,
-    ) -> impl Stream<Item = Result<u64, StoreError>> + Send + '_ {
+    ) -> impl Stream<Item = Result<JudgmentOutcome, StoreError>> + Send + '_ {
         sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM items i JOIN judgments j ON j.item_id = i.id \
-             WHERE i.project_id = $1 AND i.judgment_count >= 2 GROUP BY j.normalized",
+            "SELECT j.annotator_id, j.normalized, i.status, i.label, i.judgment_count \
+             FROM items i JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1",
         )
         .bind(project_id)
         .fetch(&mut *self.tx)
-        .map(|row| count(&row?, "n"))
+        .map(|row| -> Result<JudgmentOutcome, StoreError> {
+            let row = row?;
+            let status: String = row.try_get("status")?;
+            Ok(JudgmentOutcome {
+                annotator_id: row.try_get("annotator_id")?,
+                normalized: row.try_get("normalized")?,
+                label: if status == "resolved" {
+                    row.try_get("label")?
+                } else {
+                    None
+                },
+                item_judgments: count(&row, "judgment_count")?,
+            })
+        })
     }
 
-    /// Per-annotator agreement counts, ordered by annotator name.
-    pub async fn annotator_agreement(
+    /// Annotator names by id.
+    pub async fn annotator_names(
         &mut self,
-        project_id: i64,
-    ) -> Result<Vec<AnnotatorAgreementRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT u.id AS uid, u.name AS annotator, CAST(COUNT(*) AS BIGINT) AS judgments, \
-             CAST(SUM(CASE WHEN i.status = 'resolved' THEN 1 ELSE 0 END) AS BIGINT) AS on_resolved, \
-             CAST(SUM(CASE WHEN i.status = 'resolved' AND j.normalized = i.label THEN 1 ELSE 0 END) AS BIGINT) AS matches \
-             FROM items i JOIN judgments j ON j.item_id = i.id JOIN users u ON u.id = j.annotator_id \
-             WHERE i.project_id = $1 GROUP BY u.id, u.name ORDER BY u.name",
-        )
-        .bind(project_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let products = sqlx::query(
-            "SELECT a.annotator_id AS uid, CAST(SUM(a.n * b.n) AS BIGINT) AS s FROM \
-             (SELECT j.annotator_id, j.normalized AS c, COUNT(*) AS n FROM items i \
-              JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1 AND i.status = 'resolved' \
-              GROUP BY j.annotator_id, j.normalized) a \
-             JOIN \
-             (SELECT j.annotator_id, i.label AS c, COUNT(*) AS n FROM items i \
-              JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1 AND i.status = 'resolved' \
-              GROUP BY j.annotator_id, i.label) b \
-             ON a.annotator_id = b.annotator_id AND a.c = b.c GROUP BY a.annotator_id",
-        )
-        .bind(project_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let mut sums: HashMap<i64, u64> = HashMap::with_capacity(products.len());
-        for row in &products {
-            sums.insert(row.try_get("uid")?, count(row, "s")?);
+        ids: &[i64],
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(5000) {
+            let mut sql = String::from("SELECT id, name FROM users WHERE id IN (");
+            super::push_list(&mut sql, Backend::of(&self.tx), 1, chunk.len());
+            sql.push(')');
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                out.insert(row.try_get("id")?, row.try_get("name")?);
+            }
         }
-        rows.iter()
-            .map(|row| {
-                let uid: i64 = row.try_get("uid")?;
-                Ok(AnnotatorAgreementRow {
-                    annotator: row.try_get("annotator")?,
-                    judgments: count(row, "judgments")?,
-                    on_resolved: count(row, "on_resolved")?,
-                    matches: count(row, "matches")?,
-                    sum_products: sums.get(&uid).copied().unwrap_or(0),
-                })
-            })
-            .collect()
+        Ok(out)
     }
 }

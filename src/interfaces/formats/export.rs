@@ -7,6 +7,7 @@ use std::io::Write;
 use futures_util::TryStreamExt;
 use serde::Serialize;
 
+use crate::domain::consensus_stats::{AnnotatorCounts, ConsensusAccumulator};
 use crate::domain::stats::{Agreement, AgreementStats, cohen_kappa_from_counts};
 use crate::domain::{Status, Tally};
 use crate::store::{ExportSnapshot, Progress, Project, Store, StoreError};
@@ -160,22 +161,34 @@ pub async fn finish_stats(
     project: &Project,
     mut pass: LabelsPass,
 ) -> Result<ProjectStats, ExportError> {
+    let mut consensus = ConsensusAccumulator::new();
     {
-        let mut totals = Box::pin(snapshot.stream_category_totals(project.id));
-        while let Some(n) = totals.try_next().await? {
-            pass.agreement.add_category_total(n);
+        let mut rows = Box::pin(snapshot.stream_judgment_outcomes(project.id));
+        while let Some(j) = rows.try_next().await? {
+            consensus.add(
+                j.annotator_id,
+                &j.normalized,
+                j.label.as_deref(),
+                j.item_judgments,
+            );
         }
+    }
+    for n in consensus.pairable_totals() {
+        pass.agreement.add_category_total(n);
     }
     let AgreementStats {
         percent_agreement,
         fleiss_kappa,
         krippendorff_alpha,
     } = pass.agreement.finish();
-    let per_annotator: Vec<AnnotatorStats> = snapshot
-        .annotator_agreement(project.id)
-        .await?
+    let counts: Vec<(i64, AnnotatorCounts)> = consensus.annotators().collect();
+    let ids: Vec<i64> = counts.iter().map(|(id, _)| *id).collect();
+    let names = snapshot.annotator_names(&ids).await?;
+    let mut per_annotator: Vec<AnnotatorStats> = counts
         .into_iter()
-        .map(|a| AnnotatorStats {
+        .map(|(id, a)| AnnotatorStats {
+            annotator: names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")),
+            judgments: a.judgments,
             agreement_with_consensus: (a.on_resolved > 0)
                 .then(|| a.matches as f64 / a.on_resolved as f64),
             cohen_kappa_vs_consensus: cohen_kappa_from_counts(
@@ -183,10 +196,9 @@ pub async fn finish_stats(
                 a.matches,
                 a.sum_products,
             ),
-            annotator: a.annotator,
-            judgments: a.judgments,
         })
         .collect();
+    per_annotator.sort_by(|x, y| x.annotator.cmp(&y.annotator));
     Ok(ProjectStats {
         items: pass.items,
         resolved: pass.resolved,
