@@ -34,14 +34,14 @@ pub struct JudgmentExportRow {
     pub created_at: i64,
 }
 
-/// One judgment with its item's outcome.
+/// One item's judgments with its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JudgmentOutcome {
-    pub annotator_id: i64,
-    pub normalized: String,
+pub struct ItemJudgments {
     /// The item's label when it is resolved.
     pub label: Option<String>,
     pub item_judgments: u64,
+    /// (annotator id, normalised answer) of each judgment.
+    pub judgments: Vec<(i64, String)>,
 }
 
 fn export_row(row: AnyRow) -> Result<ExportRow, StoreError> {
@@ -140,32 +140,45 @@ impl ExportSnapshot {
         })
     }
 
-    /// Every judgment of the project with its item's outcome, in no particular order: the
-    /// one pass from which per-annotator agreement and per-answer totals are computed.
+    /// Every judged item's outcome with its judgments, one row per item in no particular
+    /// order: the one pass from which per-annotator agreement and per-answer totals are
+    /// computed. Judgments come packed as JSON by the database, which is an order of magnitude
+    /// faster than one row per judgment.
     pub fn stream_judgment_outcomes(
         &mut self,
         project_id: i64,
-    ) -> impl Stream<Item = Result<JudgmentOutcome, StoreError>> + Send + '_ {
-        sqlx::query(
-            "SELECT j.annotator_id, j.normalized, i.status, i.label, i.judgment_count \
-             FROM items i JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1",
+    ) -> impl Stream<Item = Result<ItemJudgments, StoreError>> + Send + '_ {
+        let sql = match Backend::of(&self.tx) {
+            Backend::Sqlite => {
+                "SELECT i.status, i.label, i.judgment_count, \
+                 json_group_array(json_array(j.annotator_id, j.normalized)) AS js \
+                 FROM items i JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1 GROUP BY i.id"
+            }
+            Backend::Postgres => {
+                "SELECT i.status, i.label, i.judgment_count, \
+                 CAST(json_agg(json_build_array(j.annotator_id, j.normalized)) AS TEXT) AS js \
+                 FROM items i JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1 \
+                 GROUP BY i.id, i.status, i.label, i.judgment_count"
+            }
+        };
+        sqlx::query(sql).bind(project_id).fetch(&mut *self.tx).map(
+            |row| -> Result<ItemJudgments, StoreError> {
+                let row = row?;
+                let status: String = row.try_get("status")?;
+                let js: String = row.try_get("js")?;
+                let judgments: Vec<(i64, String)> = serde_json::from_str(&js)
+                    .map_err(|e| StoreError::Corrupt(format!("packed judgments: {e}")))?;
+                Ok(ItemJudgments {
+                    label: if status == "resolved" {
+                        row.try_get("label")?
+                    } else {
+                        None
+                    },
+                    item_judgments: count(&row, "judgment_count")?,
+                    judgments,
+                })
+            },
         )
-        .bind(project_id)
-        .fetch(&mut *self.tx)
-        .map(|row| -> Result<JudgmentOutcome, StoreError> {
-            let row = row?;
-            let status: String = row.try_get("status")?;
-            Ok(JudgmentOutcome {
-                annotator_id: row.try_get("annotator_id")?,
-                normalized: row.try_get("normalized")?,
-                label: if status == "resolved" {
-                    row.try_get("label")?
-                } else {
-                    None
-                },
-                item_judgments: count(&row, "judgment_count")?,
-            })
-        })
     }
 
     /// Annotator names by id.

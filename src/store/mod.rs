@@ -17,7 +17,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use assignment::{Lease, SubmitReceipt};
 pub use error::StoreError;
-pub use export::{ExportRow, ExportSnapshot, JudgmentExportRow, JudgmentOutcome};
+pub use export::{ExportRow, ExportSnapshot, ItemJudgments, JudgmentExportRow};
 pub use import::{
     ImportSummary, ItemRecord, JudgmentRecord, NoProgress, Progress, derived_item_id,
 };

@@ -164,13 +164,15 @@ pub async fn finish_stats(
     let mut consensus = ConsensusAccumulator::new();
     {
         let mut rows = Box::pin(snapshot.stream_judgment_outcomes(project.id));
-        while let Some(j) = rows.try_next().await? {
-            consensus.add(
-                j.annotator_id,
-                &j.normalized,
-                j.label.as_deref(),
-                j.item_judgments,
-            );
+        while let Some(item) = rows.try_next().await? {
+            for (annotator, answer) in &item.judgments {
+                consensus.add(
+                    *annotator,
+                    answer,
+                    item.label.as_deref(),
+                    item.item_judgments,
+                );
+            }
         }
     }
     for n in consensus.pairable_totals() {
