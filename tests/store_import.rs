@@ -213,13 +213,7 @@ async fn mechanical_turk_batch_results() {
         assert_eq!(parsed.rejected, 1);
         let s = db
             .store
-            .import_judgments(
-                &p,
-                &parsed.field_names,
-                &parsed.answer_column,
-                parsed.records,
-                &quorum::store::NoProgress,
-            )
+            .import_judgments(&p, &parsed.batch, &quorum::store::NoProgress)
             .await
             .expect("import");
         assert_eq!(

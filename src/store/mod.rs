@@ -19,7 +19,8 @@ pub use assignment::{Lease, SubmitReceipt};
 pub use error::StoreError;
 pub use export::{ExportRow, ExportSnapshot, ItemJudgments, JudgmentExportRow};
 pub use import::{
-    ImportSummary, ItemRecord, JudgmentRecord, NoProgress, Progress, derived_item_id,
+    BatchItem, ImportSummary, ItemRecord, JudgmentBatch, JudgmentRecord, NoProgress, Progress,
+    derived_item_id,
 };
 pub use projects::{Project, ProjectCounts};
 pub use users::{NewUser, Role, User};
@@ -93,7 +94,7 @@ impl Store {
                         let pragmas = format!(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; \
-                             PRAGMA cache_size = -65536;"
+                             PRAGMA cache_size = -16384;"
                         );
                         conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
                     }

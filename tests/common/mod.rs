@@ -123,13 +123,7 @@ impl TestDb {
         let parsed = import_csv::parse_judgments("judgments.csv", csv.as_bytes(), None)
             .expect("parse judgments");
         self.store
-            .import_judgments(
-                project,
-                &parsed.field_names,
-                &parsed.answer_column,
-                parsed.records,
-                &NoProgress,
-            )
+            .import_judgments(project, &parsed.batch, &NoProgress)
             .await
     }
 }

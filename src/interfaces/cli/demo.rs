@@ -43,13 +43,7 @@ pub async fn run(store: &Store, database: &str) -> Result<()> {
         if let Some(judgments) = seed.judgments {
             let parsed = import_csv::parse_judgments("seed judgments", judgments.as_bytes(), None)?;
             store
-                .import_judgments(
-                    &project,
-                    &parsed.field_names,
-                    &parsed.answer_column,
-                    parsed.records,
-                    &NoProgress,
-                )
+                .import_judgments(&project, &parsed.batch, &NoProgress)
                 .await?;
         }
         let stats = export::project_stats(store, &project).await?;

@@ -247,15 +247,9 @@ async fn dispatch(store: &Store, database: &str, command: Command) -> Result<()>
             )?;
             let bar = Bar::new();
             let rejected = parsed.rejected;
-            let rows = parsed.records.len() as u64 + rejected;
+            let rows = parsed.batch.records.len() as u64 + rejected;
             let mut summary = store
-                .import_judgments(
-                    &project,
-                    &parsed.field_names,
-                    &parsed.answer_column,
-                    parsed.records,
-                    &bar,
-                )
+                .import_judgments(&project, &parsed.batch, &bar)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             bar.finish();

@@ -5,7 +5,7 @@ use std::io::Read;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 
-use crate::store::{ItemRecord, JudgmentRecord};
+use crate::store::{ItemRecord, JudgmentBatch};
 
 /// A file that cannot be imported; says where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,10 +37,8 @@ pub enum JudgmentFormat {
 #[derive(Debug, Clone)]
 pub struct ParsedJudgments {
     pub format: JudgmentFormat,
-    pub field_names: Vec<String>,
-    /// The column answers came from, for error messages.
-    pub answer_column: String,
-    pub records: Vec<JudgmentRecord>,
+    /// The judgments, with their field names and answer column.
+    pub batch: JudgmentBatch,
     /// Mechanical Turk assignments marked `Rejected`, left out.
     pub rejected: u64,
 }
@@ -278,7 +276,7 @@ fn parse_long<R: Read>(mut csv: Csv<R>) -> Result<ParsedJudgments, ImportError> 
     };
     let (item_c, annot_c, answer_c) = (need("item_id")?, need("annotator")?, need("answer")?);
     let time_c = csv.column("submitted_at");
-    let mut records = Vec::new();
+    let mut batch = JudgmentBatch::new(Vec::new(), "answer");
     let mut record = csv::StringRecord::new();
     while let Some(line) = csv.next(&mut record)? {
         let item_id = record.get(item_c).unwrap_or("").trim();
@@ -295,20 +293,18 @@ fn parse_long<R: Read>(mut csv: Csv<R>) -> Result<ParsedJudgments, ImportError> 
                 )
             })?),
         };
-        records.push(JudgmentRecord {
+        batch.push(
             line,
-            item_id: item_id.to_owned(),
-            annotator: annotator.to_owned(),
-            answer: record.get(answer_c).unwrap_or("").to_owned(),
+            item_id,
+            annotator,
+            record.get(answer_c).unwrap_or("").to_owned(),
             submitted_at,
-            values: Vec::new(),
-        });
+            Vec::new,
+        );
     }
     Ok(ParsedJudgments {
         format: JudgmentFormat::Long,
-        field_names: Vec::new(),
-        answer_column: "answer".into(),
-        records,
+        batch,
         rejected: 0,
     })
 }
@@ -401,7 +397,7 @@ fn parse_mturk<R: Read>(
         .iter()
         .map(|&i| csv.headers[i]["Input.".len()..].to_owned())
         .collect();
-    let mut records = Vec::new();
+    let mut batch = JudgmentBatch::new(field_names, answer_column.clone());
     let mut rejected = 0;
     let mut record = csv::StringRecord::new();
     while let Some(line) = csv.next(&mut record)? {
@@ -425,23 +421,16 @@ fn parse_mturk<R: Read>(
         let submitted_at = time_c
             .and_then(|c| record.get(c))
             .and_then(|t| parse_mturk_time(t.trim()));
-        records.push(JudgmentRecord {
-            line,
-            item_id: item_id.to_owned(),
-            annotator: worker.to_owned(),
-            answer,
-            submitted_at,
-            values: input_cols
+        batch.push(line, item_id, worker, answer, submitted_at, || {
+            input_cols
                 .iter()
                 .map(|&i| record.get(i).unwrap_or("").to_owned())
-                .collect(),
+                .collect()
         });
     }
     Ok(ParsedJudgments {
         format: JudgmentFormat::MechanicalTurk,
-        field_names,
-        answer_column,
-        records,
+        batch,
         rejected,
     })
 }
@@ -586,9 +575,9 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(p.format, JudgmentFormat::Long);
-        assert_eq!(p.records.len(), 2);
-        assert_eq!(p.records[0].answer, "@KingJames, maybe");
-        assert_eq!(p.records[1].answer, "multi\nline");
+        assert_eq!(p.batch.records.len(), 2);
+        assert_eq!(p.batch.records[0].answer, "@KingJames, maybe");
+        assert_eq!(p.batch.records[1].answer, "multi\nline");
         let e = parse_judgments("j.csv", "item_id,who,answer\n".as_bytes(), None).unwrap_err();
         assert!(e.to_string().contains("who"), "{e}");
         let e = parse_judgments(
@@ -612,7 +601,7 @@ mod tests {
             None,
         )
         .expect("valid");
-        assert_eq!(p.records[0].submitted_at, Some(1_795_428_000_123));
+        assert_eq!(p.batch.records[0].submitted_at, Some(1_795_428_000_123));
     }
 
     const MTURK: &str = "HITId,HITTypeId,AssignmentId,WorkerId,AssignmentStatus,SubmitTime,Input.item_id,Input.name,Input.sport,Answer.handle\n\
@@ -624,15 +613,15 @@ mod tests {
     fn mechanical_turk_batch_results() {
         let p = parse_judgments("b.csv", MTURK.as_bytes(), None).expect("valid");
         assert_eq!(p.format, JudgmentFormat::MechanicalTurk);
-        assert_eq!(p.field_names, ["name", "sport"]);
+        assert_eq!(p.batch.field_names, ["name", "sport"]);
         assert_eq!(p.rejected, 1);
-        assert_eq!(p.records.len(), 2);
-        assert_eq!(p.records[0].item_id, "ad-nba");
-        assert_eq!(p.records[0].annotator, "W1");
-        assert_eq!(p.records[0].values, ["Anthony Davis", "NBA"]);
-        assert_eq!(p.records[0].submitted_at, Some(1_469_077_503_000));
-        assert_eq!(p.records[1].submitted_at, None);
-        assert_eq!(p.answer_column, "Answer.handle");
+        assert_eq!(p.batch.records.len(), 2);
+        assert_eq!(p.batch.item_id(&p.batch.records[0]), "ad-nba");
+        assert_eq!(p.batch.annotator(&p.batch.records[0]), "W1");
+        assert_eq!(p.batch.items[0].values, ["Anthony Davis", "NBA"]);
+        assert_eq!(p.batch.records[0].submitted_at, Some(1_469_077_503_000));
+        assert_eq!(p.batch.records[1].submitted_at, None);
+        assert_eq!(p.batch.answer_column, "Answer.handle");
     }
 
     #[test]
@@ -641,8 +630,8 @@ mod tests {
         let e = parse_judgments("b.csv", csv.as_bytes(), None).unwrap_err();
         assert!(e.to_string().contains("--answer-field"), "{e}");
         let p = parse_judgments("b.csv", csv.as_bytes(), Some("b")).expect("valid");
-        assert_eq!(p.records[0].item_id, "H9");
-        assert_eq!(p.records[0].answer, "2");
+        assert_eq!(p.batch.item_id(&p.batch.records[0]), "H9");
+        assert_eq!(p.batch.records[0].answer, "2");
         assert!(parse_judgments("b.csv", csv.as_bytes(), Some("c")).is_err());
     }
 
@@ -651,11 +640,11 @@ mod tests {
         let csv = "HITId,WorkerId,Answer.taskAnswers\nH1,W1,\"[{\"\"league\"\":{\"\"label\"\":\"\"nba\"\"}}]\"\n\
                    H2,W1,\"[{\"\"nba\"\":{\"\"on\"\":false},\"\"nfl\"\":{\"\"on\"\":true}}]\"\n";
         let p = parse_judgments("b.csv", csv.as_bytes(), None).expect("valid");
-        assert_eq!(p.records[0].answer, "nba");
-        assert_eq!(p.records[1].answer, "nfl");
+        assert_eq!(p.batch.records[0].answer, "nba");
+        assert_eq!(p.batch.records[1].answer, "nfl");
         let csv = "HITId,WorkerId,Answer.taskAnswers\nH1,W1,\"[{\"\"a\"\":\"\"x\"\",\"\"b\"\":\"\"y\"\"}]\"\n";
         assert!(parse_judgments("b.csv", csv.as_bytes(), None).is_err());
         let p = parse_judgments("b.csv", csv.as_bytes(), Some("b")).expect("valid");
-        assert_eq!(p.records[0].answer, "y");
+        assert_eq!(p.batch.records[0].answer, "y");
     }
 }
