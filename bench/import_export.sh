@@ -18,8 +18,9 @@
 #   PER_ITEM ["10 9"]     judgments per item, one scenario each
 #   RUNS [1]              repetitions of each scenario (one table row per run)
 #   SEED [42]             generator seed
-#   BENCH_DIR [mktemp -d] where the CSVs and databases go (same disk as the repo by default)
-#   KEEP [0]              1 keeps BENCH_DIR afterwards
+#   BENCH_DIR [$TMPDIR or /tmp]  where to make the work directory for the CSVs and databases
+#                         (its disk is part of what is measured)
+#   KEEP [0]              1 keeps the work directory afterwards
 #   CARGO_TARGET_DIR      honoured as by cargo (default ./target)
 set -euo pipefail
 
@@ -52,12 +53,9 @@ cargo build --release --quiet --bin quorum --example bench_data
 QUORUM=$TARGET_DIR/release/quorum
 GEN=$TARGET_DIR/release/examples/bench_data
 
-if [ -n "${BENCH_DIR:-}" ]; then
-    WORK=$BENCH_DIR
-    mkdir -p "$WORK"
-else
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/quorum-bench.XXXXXX")
-fi
+PARENT=${BENCH_DIR:-${TMPDIR:-/tmp}}
+mkdir -p "$PARENT"
+WORK=$(mktemp -d "$PARENT/quorum-bench.XXXXXX")
 cleanup() {
     if [ "$KEEP" = 1 ]; then
         echo "kept $WORK" >&2
@@ -81,25 +79,27 @@ stop = "early"
 EOF
 
 # timed NAME CMD...: runs CMD under /usr/bin/time -v, its output in $WORK/NAME.out/.err;
-# sets SECS (wall clock, seconds) and RSS_MB (peak resident set, MiB).
+# sets SECS (wall clock, seconds) and RSS_MB (peak resident set in MiB: GNU time's kbytes / 1024).
 timed() {
     local name=$1
     shift
     if ! /usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
         echo "error: $name failed: $*" >&2
-        cat "$WORK/$name.err" "$WORK/$name.time" >&2
+        tail -n 20 "$WORK/$name.err" >&2
+        cat "$WORK/$name.time" >&2
         exit 1
     fi
     SECS=$(awk -F': ' '/Elapsed \(wall clock\)/ {
         n = split($2, p, ":"); s = 0
         for (i = 1; i <= n; i++) s = s * 60 + p[i]
         printf "%.2f", s }' "$WORK/$name.time")
-    RSS_MB=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$WORK/$name.time")
+    RSS_MB=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$WORK/$name.time")
 }
 
 q() { "$QUORUM" --database "sqlite://$DB" "$@"; }
 
-echo "quorum $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src migrations Cargo.toml 2>/dev/null || echo '+uncommitted'), $(sqlite3 --version | cut -d' ' -f1-2 | sed 's/^/sqlite3 shell /'), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)" >&2
+INFO="quorum $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock 2>/dev/null || echo '+uncommitted changes'), sqlite3 shell $(sqlite3 --version | cut -d' ' -f1), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "$INFO" >&2
 
 ROWS_OUT=()
 for k in $PER_ITEM; do
@@ -119,7 +119,7 @@ for k in $PER_ITEM; do
         timed "export-$tag" "$QUORUM" --database "sqlite://$DB" export --project bench \
             --out "$WORK/labels-$tag.csv" --stats "$WORK/stats-$tag.json"
         exp_s=$SECS exp_rss=$RSS_MB
-        echo "  $tag export: $(tail -n1 "$WORK/export-$tag.err"); $(($(wc -l <"$WORK/labels-$tag.csv") - 1)) label rows, stats $(wc -c <"$WORK/stats-$tag.json") bytes" >&2
+        echo "  $tag export: $(cat "$WORK/export-$tag.out" "$WORK/export-$tag.err" | grep -m1 exported); $(($(wc -l <"$WORK/labels-$tag.csv") - 1)) label rows, stats $(wc -c <"$WORK/stats-$tag.json") bytes" >&2
         echo "  $tag check: $(q project list | tr -s ' ')" >&2
 
         YARD=$WORK/yard-$tag.db
@@ -128,16 +128,20 @@ for k in $PER_ITEM; do
         yard_s=$SECS
         echo "  $tag sqlite3 .import: $(sqlite3 "$YARD" 'SELECT COUNT(*) FROM judgments') rows" >&2
 
-        ROWS_OUT+=("$(awk -v rows="$rows" -v k="$k" -v items="$ITEMS" -v is="$imp_s" -v ir="$imp_rss" \
+        row="$(awk -v rows="$rows" -v k="$k" -v items="$ITEMS" -v is="$imp_s" -v ir="$imp_rss" \
             -v es="$exp_s" -v er="$exp_rss" -v ys="$yard_s" 'BEGIN {
-            printf "| %d × %d | %d | %.2f | %d | %d | %.2f | %d | %.2f | %.1f× |",
-                items, k, rows, is, (is > 0 ? rows / is : 0), ir, es, er, ys, (ys > 0 ? is / ys : 0) }')")
+            printf "| %d × %d | %d | %.2f | %d | %.1f | %.2f | %.1f | %.2f | %.1f× |",
+                items, k, rows, is, (is > 0 ? rows / is : 0), ir, es, er, ys, (ys > 0 ? is / ys : 0) }')"
+        ROWS_OUT+=("$row")
+        echo "  $tag result: $row" >&2
         rm -f "$DB" "$DB-wal" "$DB-shm" "$YARD"
     done
     rm -f "$CSV"
 done
 
 echo
-echo "| items × judgments | rows | import s | judgments/s | import peak RSS MB | export s (labels+stats) | export peak RSS MB | sqlite3 .import s | ratio quorum/sqlite3 |"
+echo "$INFO"
+echo
+echo "| items × judgments | rows | import s | judgments/s | import peak RSS MiB | export s (labels+stats) | export peak RSS MiB | sqlite3 .import s | ratio quorum/sqlite3 |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS_OUT[@]}"
