@@ -3,6 +3,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use quorum::interfaces::cli::{Cli, run};
 
+/// sqlx's SQLite worker thread allocates every row value and the async thread frees it; glibc's
+/// malloc serialises that hand-off on a lock. mimalloc frees across threads without one.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // Die quietly on a closed pipe (`quorum export --out - | head`) like other Unix tools,

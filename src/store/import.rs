@@ -299,7 +299,7 @@ impl Store {
                 .min()
         };
         let mut added_per_item: Vec<u32> = vec![0; item_keys.len()];
-        let mut fresh: Vec<usize> = Vec::with_capacity(records.len());
+        let mut fresh: Vec<u32> = Vec::with_capacity(records.len());
         for (row, r) in records.iter().enumerate() {
             let (i, a) = pair(row);
             if let Some((_, first)) = repeat.filter(|(second, _)| *second == row) {
@@ -346,7 +346,7 @@ impl Store {
                     project.rule().max()
                 )));
             }
-            fresh.push(row);
+            fresh.push(row as u32);
         }
         progress.advance(records.len() as u64);
 
@@ -403,6 +403,7 @@ impl Store {
             };
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for &row in chunk {
+                let row = row as usize;
                 let r = &records[row];
                 let (i, a) = pair(row);
                 q = q
@@ -419,27 +420,32 @@ impl Store {
         }
         summary.judgments_added = fresh.len() as u64;
 
-        // Recompute the outcome of every item that gained judgments.
-        let index_of: HashMap<i64, usize> = item_ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (*id, i))
-            .collect();
-        let mut answers: Vec<Vec<&str>> = vec![Vec::new(); item_keys.len()];
-        for (iid, list) in &stored.by_item {
-            if let Some(&i) = index_of.get(iid) {
-                answers[i].extend(list.iter().map(String::as_str));
-            }
+        // Recompute the outcome of every item that gained judgments. The new rows are grouped
+        // by item with a counting sort: one index per row instead of a list per item.
+        let mut start: Vec<usize> = Vec::with_capacity(item_keys.len() + 1);
+        let mut total = 0;
+        for added in &added_per_item {
+            start.push(total);
+            total += *added as usize;
         }
+        start.push(total);
+        let mut grouped: Vec<u32> = vec![0; total];
+        let mut next = start.clone();
         for &row in &fresh {
-            answers[pair(row).0].push(normalized[row].as_str());
+            let i = pair(row as usize).0;
+            grouped[next[i]] = row;
+            next[i] += 1;
         }
         let mut updates = Vec::new();
-        for (i, list) in answers.iter().enumerate() {
-            if added_per_item[i] == 0 {
+        for (i, added) in added_per_item.iter().enumerate() {
+            if *added == 0 {
                 continue;
             }
-            let tally = Tally::from_answers(list.iter().copied());
+            let earlier = stored.by_item.get(&item_ids[i]).into_iter().flatten();
+            let new = grouped[start[i]..start[i + 1]]
+                .iter()
+                .map(|&row| &normalized[row as usize]);
+            let tally = Tally::from_answers(earlier.chain(new).map(String::as_str));
             updates.push((item_ids[i], tally));
         }
         progress.phase("deciding items", updates.len() as u64);
