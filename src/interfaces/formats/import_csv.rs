@@ -201,19 +201,35 @@ pub fn parse_items<R: Read>(file: &str, input: R) -> Result<ParsedItems, ImportE
     })
 }
 
+/// Item ids and annotator names: present, and short enough to index and show.
+fn check_key<R: Read>(
+    csv: &Csv<R>,
+    line: u64,
+    column: &str,
+    what: &str,
+    value: &str,
+    max_bytes: usize,
+) -> Result<(), ImportError> {
+    if value.is_empty() {
+        return Err(csv.error(line, column, format!("the {what} is empty")));
+    }
+    if value.len() > max_bytes {
+        return Err(csv.error(
+            line,
+            column,
+            format!("the {what} is longer than {max_bytes} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_item_id<R: Read>(
     csv: &Csv<R>,
     line: u64,
     column: &str,
     id: &str,
 ) -> Result<(), ImportError> {
-    if id.is_empty() {
-        return Err(csv.error(line, column, "the item id is empty"));
-    }
-    if id.len() > 500 {
-        return Err(csv.error(line, column, "the item id is longer than 500 bytes"));
-    }
-    Ok(())
+    check_key(csv, line, column, "item id", id, 500)
 }
 
 /// Parses a judgments CSV in either supported layout, detected from its header.
@@ -315,13 +331,7 @@ fn check_annotator<R: Read>(
     column: &str,
     name: &str,
 ) -> Result<(), ImportError> {
-    if name.is_empty() {
-        return Err(csv.error(line, column, "the annotator is empty"));
-    }
-    if name.len() > 320 {
-        return Err(csv.error(line, column, "the annotator is longer than 320 bytes"));
-    }
-    Ok(())
+    check_key(csv, line, column, "annotator", name, 320)
 }
 
 fn parse_mturk<R: Read>(
