@@ -49,6 +49,26 @@ async fn items_import_is_idempotent_and_keeps_fields() {
 }
 
 #[tokio::test]
+async fn items_created_by_judgments_get_their_fields_from_a_later_items_file() {
+    for (backend, db) in TestDb::all().await {
+        let p = db.project(HANDLES_7_OF_9).await;
+        db.import_judgments(&p, "item_id,annotator,answer\nad,w1,@AntDavis23\n")
+            .await
+            .unwrap();
+        let s = db
+            .import_items(&p, "item_id,name\nad,Anthony Davis\n")
+            .await;
+        assert_eq!((s.items_created, s.items_updated), (0, 1), "{backend}");
+        assert_eq!(db.store.project_fields(p.id).await.unwrap(), ["name"]);
+        let s = db
+            .import_items(&p, "item_id,name\nad,Anthony Davis\n")
+            .await;
+        assert_eq!((s.items_updated, s.skipped_present), (0, 1), "{backend}");
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn items_with_a_known_id_but_other_fields_are_rejected() {
     for (backend, db) in TestDb::all().await {
         let p = db.project(HANDLES_7_OF_9).await;

@@ -123,6 +123,8 @@ impl JudgmentBatch {
 pub struct ImportSummary {
     pub rows_read: u64,
     pub items_created: u64,
+    /// Items that existed without input fields (created by a judgments file) and got them.
+    pub items_updated: u64,
     pub judgments_added: u64,
     /// Rows whose item (or judgment) was already stored exactly as in the file.
     pub skipped_present: u64,
@@ -209,9 +211,12 @@ impl Store {
         let ids: Vec<&str> = new_items.iter().map(|(id, _)| id.as_str()).collect();
         let existing = existing_items(&mut tx, project.id, &ids).await?;
         let mut to_insert = Vec::with_capacity(new_items.len());
+        let mut to_fill = Vec::new();
         for (id, json) in new_items {
             match existing.get(&id) {
                 Some(e) if e.fields == json => summary.skipped_present += 1,
+                // Created by a judgments file that carried no fields: this file supplies them.
+                Some(e) if e.fields == "{}" => to_fill.push((e.id, json)),
                 Some(_) => {
                     let line = seen.get(&id).map_or(0, |(l, _)| *l);
                     return Err(StoreError::Invalid(format!(
@@ -225,7 +230,16 @@ impl Store {
         progress.phase("writing items", to_insert.len() as u64);
         let inserted = insert_items(&mut tx, project, &to_insert, progress).await?;
         summary.items_created = inserted.len() as u64;
-        if summary.items_created > 0 {
+        for (id, json) in &to_fill {
+            sqlx::query("UPDATE items SET fields = $1, updated_at = $2 WHERE id = $3")
+                .bind(json.as_str())
+                .bind(now_ms())
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        summary.items_updated = to_fill.len() as u64;
+        if summary.items_created + summary.items_updated > 0 {
             add_project_fields(&mut tx, project.id, field_names).await?;
         }
         tx.commit().await?;

@@ -225,8 +225,16 @@ async fn dispatch(store: &Store, database: &str, command: Command) -> Result<()>
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             bar.finish();
+            let filled = if summary.items_updated > 0 {
+                format!(
+                    ", {} existing items given their fields",
+                    summary.items_updated
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "{}: {} rows read, {} items added, {} skipped as already present",
+                "{}: {} rows read, {} items added, {} skipped as already present{filled}",
                 file.display(),
                 summary.rows_read,
                 summary.items_created,
