@@ -348,3 +348,21 @@ async fn fifty_concurrent_annotators_keep_every_invariant() {
         db.finish().await;
     }
 }
+
+/// A form left open on an old lease must never answer a newer one.
+#[tokio::test]
+async fn lease_ids_are_never_reused() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let p = db.project(&config(2, 3, "early")).await;
+        db.import_items(&p, "item_id,name\na,A\nb,B\n").await;
+        let u = annotator(s, 1).await;
+        let first = s.next_item(&p, u, T0).await.unwrap().unwrap();
+        s.skip(&p, first.id, u, T0).await.unwrap();
+        let second = s.next_item(&p, u, T0).await.unwrap().unwrap();
+        assert_ne!(second.id, first.id, "{backend}");
+        let stale = s.submit(&p, first.id, u, "x", "web", T0).await.unwrap_err();
+        assert!(matches!(stale, StoreError::Conflict(_)), "{backend}");
+        db.finish().await;
+    }
+}

@@ -81,7 +81,9 @@ CREATE TABLE judgments (
 
 -- An annotator's hold on an item: while it is open, the item's slot is reserved for them.
 CREATE TABLE leases (
-    id INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: a lease id is never reused, so a form left open on an old lease can never
+    -- answer a newer one.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
     item_id BIGINT NOT NULL REFERENCES items (id) ON DELETE CASCADE,
     annotator_id BIGINT NOT NULL REFERENCES users (id),

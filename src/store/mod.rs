@@ -6,6 +6,7 @@ mod assignment;
 mod error;
 mod export;
 mod import;
+mod members;
 mod projects;
 mod users;
 
@@ -22,6 +23,7 @@ pub use import::{
     BatchItem, ImportSummary, ItemRecord, JudgmentBatch, JudgmentRecord, NoProgress, Progress,
     derived_item_id,
 };
+pub use members::MemberProject;
 pub use projects::{Project, ProjectCounts};
 pub use users::{NewUser, Role, User};
 

@@ -117,6 +117,18 @@ impl Store {
         row.as_ref().map(user_from_row).transpose()
     }
 
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
     /// The stored password hash of a login user, for verification.
     pub async fn password_hash(&self, user_id: i64) -> Result<Option<String>, StoreError> {
         Ok(

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 
 use crate::domain::ProjectConfig;
 use crate::interfaces::formats::{export, import_csv};
-use crate::store::{NoProgress, Store, StoreError};
+use crate::store::{NewUser, NoProgress, Role, Store, StoreError};
 
 /// A seed project: config, items, and optionally a judgments file.
 struct Seed {
@@ -27,8 +27,35 @@ const SEEDS: [Seed; 2] = [
     },
 ];
 
-/// Loads the seed projects (skipping any already there) and prints where things stand.
+/// The demo accounts' shared password; demo mode only.
+const DEMO_PASSWORD: &str = "demo";
+
+/// Loads the seed projects and demo accounts (skipping any already there) and prints where
+/// things stand.
 pub async fn run(store: &Store, database: &str) -> Result<()> {
+    let hash = tokio::task::spawn_blocking(|| crate::auth::hash_password(DEMO_PASSWORD))
+        .await
+        .context("hashing the demo password")??;
+    let mut accounts = vec![("owner@example.com".to_owned(), Role::Owner)];
+    accounts.extend((1..=9).map(|n| (format!("annotator{n}@example.com"), Role::Annotator)));
+    let mut annotators = Vec::new();
+    for (email, role) in accounts {
+        let user = match store.user_by_name(&email).await? {
+            Some(u) => u,
+            None => {
+                store
+                    .create_user(&NewUser {
+                        email,
+                        role,
+                        password_hash: hash.clone(),
+                    })
+                    .await?
+            }
+        };
+        if role == Role::Annotator {
+            annotators.push(user.id);
+        }
+    }
     for seed in &SEEDS {
         let config = ProjectConfig::from_toml(seed.config).context("seed config")?;
         let project = match store.create_project(&config, None).await {
@@ -46,6 +73,9 @@ pub async fn run(store: &Store, database: &str) -> Result<()> {
                 .import_judgments(&project, &parsed.batch, &NoProgress)
                 .await?;
         }
+        for id in &annotators {
+            store.add_member(project.id, *id).await?;
+        }
         let stats = export::project_stats(store, &project).await?;
         println!(
             "{:<16} {} of {} must agree; {} items: {} resolved, {} unresolved, {} pending; {} judgments",
@@ -59,6 +89,9 @@ pub async fn run(store: &Store, database: &str) -> Result<()> {
             stats.judgments
         );
     }
+    println!(
+        "\nDemo logins (password \"{DEMO_PASSWORD}\"): owner@example.com, annotator1@example.com … annotator9@example.com"
+    );
     println!(
         "\nDemo data is in {db}. Try:\n  \
          quorum --database {db} project show athlete-handles\n  \

@@ -37,8 +37,19 @@ pub struct Cli {
 pub enum Command {
     /// Create or upgrade the database schema (every command also does this first).
     Migrate,
-    /// Load the demo projects (athlete handles 7 of 9, a league quiz) into the database.
-    Demo,
+    /// Load the demo projects and accounts, then serve the app (demo mode: loopback by default).
+    Demo {
+        #[command(flatten)]
+        web: WebArgs,
+        /// Load the demo data and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve the browser app.
+    Serve {
+        #[command(flatten)]
+        web: WebArgs,
+    },
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -109,6 +120,20 @@ pub enum JudgmentsCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct WebArgs {
+    /// Address to listen on.
+    #[arg(long, env = "QUORUM_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Mark the session cookie Secure (when served over HTTPS).
+    #[arg(long, env = "QUORUM_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// Base64 of at least 64 random bytes that sign session cookies; give every instance the
+    /// same key. Without it a key is generated and sessions end when the process does.
+    #[arg(long, env = "QUORUM_SESSION_KEY", hide_env_values = true)]
+    session_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ExportArgs {
     #[arg(long)]
     project: String,
@@ -143,7 +168,14 @@ async fn dispatch(store: &Store, database: &str, command: Command) -> Result<()>
             println!("database is up to date");
             Ok(())
         }
-        Command::Demo => demo::run(store, database).await,
+        Command::Demo { web, no_serve } => {
+            demo::run(store, database).await?;
+            if no_serve {
+                return Ok(());
+            }
+            serve(store, &web, true).await
+        }
+        Command::Serve { web } => serve(store, &web, false).await,
         Command::User(UserCommand::Add { email, role }) => user_add(store, &email, &role).await,
         Command::User(UserCommand::List) => {
             for u in store.list_users().await? {
@@ -268,6 +300,42 @@ async fn dispatch(store: &Store, database: &str, command: Command) -> Result<()>
         }
         Command::Export(args) => export_command(store, args).await,
     }
+}
+
+async fn serve(store: &Store, args: &WebArgs, demo: bool) -> Result<()> {
+    use base64::Engine;
+    let session_key = match &args.session_key {
+        Some(b64) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .context("QUORUM_SESSION_KEY is not base64")?;
+            actix_web::cookie::Key::try_from(bytes.as_slice())
+                .map_err(|_| anyhow::anyhow!("QUORUM_SESSION_KEY must hold at least 64 bytes"))?
+        }
+        None => {
+            if !demo {
+                tracing::warn!(
+                    "no QUORUM_SESSION_KEY: sessions use a per-process key and end on restart"
+                );
+            }
+            actix_web::cookie::Key::generate()
+        }
+    };
+    let listener = std::net::TcpListener::bind(&args.bind)
+        .with_context(|| format!("binding {}", args.bind))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    println!("Quorum is serving on http://{addr}/  (Ctrl-C to stop)");
+    crate::interfaces::web::serve(
+        store.clone(),
+        crate::interfaces::web::WebConfig {
+            session_key,
+            secure_cookies: args.secure_cookies,
+            demo,
+        },
+        listener,
+    )
+    .await
+    .context("serving")
 }
 
 /// The one-line summary every judgments import ends with.

@@ -1,0 +1,173 @@
+//! Logging in and out, the session, and CSRF tokens.
+//!
+//! The session cookie holds only the user id and a per-session synchronizer token; every
+//! state-changing form posts the token back and it is compared in constant time.
+
+use actix_session::Session;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use base64::Engine;
+use rand::RngExt;
+use serde::Deserialize;
+
+use super::{AppState, WebError};
+use crate::store::User;
+
+const USER_KEY: &str = "uid";
+const CSRF_KEY: &str = "csrf";
+
+/// The CSRF token of this session, created on first use.
+pub fn csrf_token(session: &Session) -> Result<String, WebError> {
+    if let Ok(Some(token)) = session.get::<String>(CSRF_KEY) {
+        return Ok(token);
+    }
+    let bytes: [u8; 32] = rand::rng().random();
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    session
+        .insert(CSRF_KEY, &token)
+        .map_err(|e| WebError::Internal(format!("session: {e}")))?;
+    Ok(token)
+}
+
+/// Rejects a form whose token is missing or not this session's.
+pub fn check_csrf(session: &Session, submitted: &str) -> Result<(), WebError> {
+    let expected = session
+        .get::<String>(CSRF_KEY)
+        .ok()
+        .flatten()
+        .ok_or(WebError::BadCsrf)?;
+    let (a, b) = (expected.as_bytes(), submitted.as_bytes());
+    let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+    if same { Ok(()) } else { Err(WebError::BadCsrf) }
+}
+
+/// The logged-in user. A disabled account, or one deleted since, is logged out here, so it
+/// loses access at its next request.
+pub async fn current_user(state: &AppState, session: &Session) -> Result<User, WebError> {
+    let id = session
+        .get::<i64>(USER_KEY)
+        .ok()
+        .flatten()
+        .ok_or(WebError::NotLoggedIn)?;
+    match state.store.user_by_id(id).await? {
+        Some(user) if !user.disabled && !user.external => Ok(user),
+        _ => {
+            session.purge();
+            Err(WebError::NotLoggedIn)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    email: String,
+    error: Option<String>,
+    demo: bool,
+}
+
+pub async fn login_page(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, WebError> {
+    if current_user(&state, &session).await.is_ok() {
+        return Ok(redirect("/"));
+    }
+    let page = LoginPage {
+        csrf: csrf_token(&session)?,
+        email: String::new(),
+        error: None,
+        demo: state.demo,
+    };
+    Ok(html(page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    csrf: String,
+}
+
+/// An argon2id hash of a random password, verified against when the account does not exist
+/// so that response time does not reveal which emails have accounts.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let bytes: [u8; 16] = rand::rng().random();
+        crate::auth::hash_password(&base64::engine::general_purpose::STANDARD.encode(bytes))
+            .unwrap_or_default()
+    })
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let email = form.email.trim().to_lowercase();
+    let user = state.store.user_by_name(&email).await?;
+    let hash = match &user {
+        Some(u) if !u.external => state.store.password_hash(u.id).await?,
+        _ => None,
+    };
+    let password = form.password.clone();
+    let verified = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => crate::auth::verify_password(&password, &h),
+        None => {
+            crate::auth::verify_password(&password, dummy_hash());
+            false
+        }
+    })
+    .await
+    .map_err(|e| WebError::Internal(format!("password check: {e}")))?;
+    match user {
+        Some(u) if verified && !u.disabled => {
+            // A fresh session id at login: a session fixed before login is worth nothing.
+            session.renew();
+            session
+                .insert(USER_KEY, u.id)
+                .map_err(|e| WebError::Internal(format!("session: {e}")))?;
+            let _ = session.remove(CSRF_KEY);
+            csrf_token(&session)?;
+            tracing::info!(user_id = u.id, "logged in");
+            Ok(redirect("/"))
+        }
+        _ => {
+            let page = LoginPage {
+                csrf: csrf_token(&session)?,
+                email,
+                error: Some("Wrong email or password.".into()),
+                demo: state.demo,
+            };
+            Ok(HttpResponse::Unauthorized()
+                .content_type("text/html; charset=utf-8")
+                .body(page.render()?))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+pub async fn logout(session: Session, form: web::Form<CsrfForm>) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    session.purge();
+    Ok(redirect("/login"))
+}
+
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", to))
+        .finish()
+}
+
+pub fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}

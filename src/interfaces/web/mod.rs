@@ -1,0 +1,114 @@
+//! The browser app: server-rendered pages (askama) on actix-web. Handlers stay thin: they
+//! check who is asking, call the store, and render.
+
+mod annotate;
+mod auth;
+mod error;
+mod markdown;
+
+use std::net::TcpListener;
+
+use actix_session::SessionMiddleware;
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::{App, HttpResponse, HttpServer, web};
+
+use crate::store::Store;
+
+pub use error::WebError;
+
+/// Settings of the web server.
+#[derive(Clone)]
+pub struct WebConfig {
+    /// Secret that signs and encrypts session cookies; shared by every instance behind one
+    /// load balancer so sessions survive a switch of instance.
+    pub session_key: Key,
+    /// Mark the session cookie `Secure` (serve over HTTPS).
+    pub secure_cookies: bool,
+    /// Show the demo banner.
+    pub demo: bool,
+}
+
+/// Shared state of every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub demo: bool,
+}
+
+/// Routes, shared by the server and the tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/static/app.css", web::get().to(stylesheet))
+        .route("/static/label.js", web::get().to(label_script))
+        .route("/login", web::get().to(auth::login_page))
+        .route("/login", web::post().to(auth::login))
+        .route("/logout", web::post().to(auth::logout))
+        .route("/", web::get().to(annotate::home))
+        .route("/p/{slug}/label", web::get().to(annotate::label_page))
+        .route("/p/{slug}/label", web::post().to(annotate::submit))
+        .route("/p/{slug}/skip", web::post().to(annotate::skip))
+        .default_service(web::to(not_found));
+}
+
+/// The session middleware with the cookie settings Quorum promises: HttpOnly, SameSite=Lax,
+/// Secure when configured.
+pub fn session_middleware(config: &WebConfig) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), config.session_key.clone())
+        .cookie_name("quorum_session".to_owned())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_secure(config.secure_cookies)
+        .build()
+}
+
+/// Serves the app on `listener` until SIGINT/SIGTERM, finishing in-flight requests.
+pub async fn serve(store: Store, config: WebConfig, listener: TcpListener) -> std::io::Result<()> {
+    let state = AppState {
+        store,
+        demo: config.demo,
+    };
+    HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .wrap(session_middleware(&config))
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(configure)
+    })
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run()
+    .await
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(state.store.pool())
+        .await
+    {
+        Ok(_) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({"status": "unavailable", "database": "unreachable"}))
+        }
+    }
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../static/app.css"))
+}
+
+async fn label_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../static/label.js"))
+}
+
+async fn not_found() -> Result<HttpResponse, WebError> {
+    Err(WebError::NotFound)
+}

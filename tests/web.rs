@@ -1,0 +1,352 @@
+//! The browser app through its HTTP routes: authentication, authorization, CSRF, escaping and
+//! the labeling loop, on the real app with a fresh database.
+
+mod common;
+
+use std::collections::HashMap;
+
+use actix_web::cookie::Key;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::{App, test, web};
+use common::{LEAGUES, TestDb};
+use quorum::interfaces::web::{AppState, WebConfig, configure, session_middleware};
+use quorum::store::{NewUser, Role, Store};
+
+/// A browser: remembers cookies between requests.
+struct Browser<S> {
+    app: S,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        let start = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        self.body[start..start + self.body[start..].find('"').unwrap()].to_owned()
+    }
+
+    fn lease_id(&self) -> String {
+        let start = self
+            .body
+            .find("name=\"lease_id\" value=\"")
+            .expect("a lease")
+            + 23;
+        self.body[start..start + self.body[start..].find('"').unwrap()].to_owned()
+    }
+}
+
+impl<S> Browser<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    async fn send(&mut self, req: test::TestRequest) -> Page {
+        let mut req = req;
+        if !self.cookies.is_empty() {
+            let header: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.insert_header(("Cookie", header.join("; ")));
+        }
+        let resp = test::call_service(&self.app, req.to_request()).await;
+        for c in resp.response().cookies() {
+            if c.value().is_empty() {
+                self.cookies.remove(c.name());
+            } else {
+                self.cookies
+                    .insert(c.name().to_owned(), c.value().to_owned());
+            }
+        }
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = String::from_utf8(test::read_body(resp).await.to_vec()).expect("utf-8");
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(test::TestRequest::get().uri(path)).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(test::TestRequest::post().uri(path).set_form(form))
+            .await
+    }
+
+    async fn login(&mut self, email: &str, password: &str) -> Page {
+        let csrf = self.get("/login").await.csrf();
+        self.post(
+            "/login",
+            &[("email", email), ("password", password), ("csrf", &csrf)],
+        )
+        .await
+    }
+}
+
+async fn user(store: &Store, email: &str, role: Role) -> i64 {
+    let hash = quorum::auth::hash_password("password1").unwrap();
+    store
+        .create_user(&NewUser {
+            email: email.into(),
+            role,
+            password_hash: hash,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+macro_rules! browser {
+    ($store:expr) => {{
+        let state = AppState {
+            store: $store.clone(),
+            demo: false,
+        };
+        let config = WebConfig {
+            session_key: Key::generate(),
+            secure_cookies: false,
+            demo: false,
+        };
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(state))
+                .wrap(session_middleware(&config))
+                .configure(configure),
+        )
+        .await;
+        Browser {
+            app,
+            cookies: HashMap::new(),
+        }
+    }};
+}
+
+#[actix_web::test]
+async fn anonymous_users_are_sent_to_login() {
+    let db = TestDb::sqlite().await;
+    let mut b = browser!(db.store);
+    for path in ["/", "/p/leagues/label"] {
+        let page = b.get(path).await;
+        assert_eq!(
+            (page.status, page.location.as_deref()),
+            (303, Some("/login")),
+            "{path}"
+        );
+    }
+    let page = b
+        .post("/p/leagues/skip", &[("csrf", "x"), ("lease_id", "1")])
+        .await;
+    assert_eq!(page.status, 403, "no session, no CSRF token");
+    assert_eq!(b.get("/healthz").await.status, 200);
+    assert_eq!(b.get("/nope").await.status, 404);
+    db.finish().await;
+}
+
+#[actix_web::test]
+async fn login_logout_and_csrf() {
+    let db = TestDb::sqlite().await;
+    user(&db.store, "a@example.com", Role::Annotator).await;
+    let mut b = browser!(db.store);
+    let wrong = b.login("a@example.com", "nope").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Wrong email or password"));
+    let unknown = b.login("ghost@example.com", "password1").await;
+    assert_eq!(unknown.status, 401, "same answer for unknown accounts");
+
+    let anonymous_cookie = b.cookies.clone();
+    let page = b.login("A@Example.com", "password1").await;
+    assert_eq!((page.status, page.location.as_deref()), (303, Some("/")));
+    assert_ne!(b.cookies, anonymous_cookie, "session renewed at login");
+    let home = b.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("a@example.com"));
+
+    // A login POST with a forged token is refused.
+    let forged = b
+        .post(
+            "/login",
+            &[
+                ("email", "a@example.com"),
+                ("password", "password1"),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let missing = b.post("/logout", &[]).await;
+    assert!(
+        missing.status == 400 || missing.status == 403,
+        "{}",
+        missing.status
+    );
+
+    let csrf = home.csrf();
+    let out = b.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    assert_eq!(b.get("/").await.status, 303, "logged out");
+    db.finish().await;
+}
+
+#[actix_web::test]
+async fn annotators_label_only_their_projects_and_see_escaped_content() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    let toml = LEAGUES.replace(
+        "instructions = \"Which league does this player play in?\"",
+        "instructions = \"Pick one. <script>alert(1)</script> [x](javascript:alert(1))\"",
+    );
+    let p = db.project(&toml).await;
+    db.import_items(
+        &p,
+        "item_id,name\n\"\"\"><img src=x onerror=alert(1)>\",<script>alert(2)</script>\n",
+    )
+    .await;
+    let member = user(s, "member@example.com", Role::Annotator).await;
+    user(s, "outsider@example.com", Role::Annotator).await;
+    s.add_member(p.id, member).await.unwrap();
+
+    let mut outsider = browser!(db.store);
+    outsider.login("outsider@example.com", "password1").await;
+    assert!(!outsider.get("/").await.body.contains("Leagues"));
+    assert_eq!(outsider.get("/p/leagues/label").await.status, 404);
+    assert_eq!(outsider.get("/p/no-such-project/label").await.status, 404);
+
+    let mut b = browser!(db.store);
+    b.login("member@example.com", "password1").await;
+    let page = b.get("/p/leagues/label").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("<script>alert"), "script escaped");
+    assert!(
+        !page.body.contains("<img src=x"),
+        "attribute injection escaped"
+    );
+    assert!(
+        page.body
+            .contains("&#60;script&#62;alert(2)&#60;/script&#62;"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.to_lowercase().contains("javascript:"),
+        "unsafe link dropped"
+    );
+
+    // The outsider cannot answer the member's lease either.
+    let lease = page.lease_id();
+    let csrf = outsider.get("/").await.csrf();
+    let stolen = outsider
+        .post(
+            "/p/leagues/label",
+            &[("csrf", &csrf), ("lease_id", &lease), ("answer", "nba")],
+        )
+        .await;
+    assert_eq!(stolen.status, 404);
+
+    // An answer outside the options keeps the item, with the reason.
+    let bad = b
+        .post(
+            "/p/leagues/label",
+            &[
+                ("csrf", &page.csrf()),
+                ("lease_id", &lease),
+                ("answer", "cricket"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("not one of the options"));
+    let ok = b
+        .post(
+            "/p/leagues/label",
+            &[
+                ("csrf", &page.csrf()),
+                ("lease_id", &lease),
+                ("answer", "NBA"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.location.as_deref(), Some("/p/leagues/label"));
+    let done = b.get("/p/leagues/label").await;
+    assert!(done.body.contains("All done"), "one item, judged");
+    assert_eq!(s.project_counts(p.id).await.unwrap().judgments, 1);
+    db.finish().await;
+}
+
+#[actix_web::test]
+async fn labeling_loop_moves_to_the_next_item_and_skips_stick() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    let p = db.project(LEAGUES).await;
+    db.import_items(&p, "item_id,name\na,A\nb,B\nc,C\n").await;
+    let id = user(s, "w@example.com", Role::Annotator).await;
+    s.add_member(p.id, id).await.unwrap();
+    let mut b = browser!(db.store);
+    b.login("w@example.com", "password1").await;
+    let mut seen = Vec::new();
+    let first = b.get("/p/leagues/label").await;
+    seen.push(first.lease_id());
+    let skipped = b
+        .post(
+            "/p/leagues/skip",
+            &[("csrf", &first.csrf()), ("lease_id", &first.lease_id())],
+        )
+        .await;
+    assert_eq!(skipped.location.as_deref(), Some("/p/leagues/label"));
+    for _ in 0..2 {
+        let page = b.get("/p/leagues/label").await;
+        assert!(!seen.contains(&page.lease_id()));
+        seen.push(page.lease_id());
+        b.post(
+            "/p/leagues/label",
+            &[
+                ("csrf", &page.csrf()),
+                ("lease_id", &page.lease_id()),
+                ("answer", "nfl"),
+            ],
+        )
+        .await;
+    }
+    assert!(
+        b.get("/p/leagues/label").await.body.contains("All done"),
+        "skipped item never returns"
+    );
+    let home = b.get("/").await;
+    assert!(
+        home.body.contains("You have labelled 2 items"),
+        "{}",
+        home.body
+    );
+    db.finish().await;
+}
+
+#[actix_web::test]
+async fn disabled_accounts_lose_access_at_their_next_request() {
+    let db = TestDb::sqlite().await;
+    user(&db.store, "d@example.com", Role::Annotator).await;
+    let mut b = browser!(db.store);
+    b.login("d@example.com", "password1").await;
+    assert_eq!(b.get("/").await.status, 200);
+    sqlx::query("UPDATE users SET disabled = 1 WHERE name = 'd@example.com'")
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(b.get("/").await.status, 303);
+    db.finish().await;
+}
