@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use quorum::interfaces::cli::{Cli, run};
+use quorum::interfaces::cli::{Cli, Command, run};
+use tracing_subscriber::fmt::format::FmtSpan;
 
 /// sqlx's SQLite worker thread allocates every row value and the async thread frees it; glibc's
 /// malloc serialises that hand-off on a lock. mimalloc frees across threads without one.
@@ -17,15 +18,36 @@ async fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    let cli = Cli::parse();
+    // A server logs every request (method, path, status, latency, request id) when its span
+    // closes; a command-line run only warns.
+    let serving = matches!(
+        cli.command,
+        Command::Serve { .. }
+            | Command::Demo {
+                no_serve: false,
+                ..
+            }
+    );
+    let default_filter = if serving {
+        "info,quorum::store=warn,sqlx=warn"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUORUM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
+        .with_span_events(if serving {
+            FmtSpan::CLOSE
+        } else {
+            FmtSpan::NONE
+        })
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(Cli::parse()).await {
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

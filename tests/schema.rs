@@ -105,3 +105,49 @@ async fn migrations_are_idempotent() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn login_failures_count_within_a_window() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let (t0, window) = (1_000_000_i64, 60_000_i64);
+        for i in 0..3 {
+            s.record_login_failure("account:x", t0 + i, window)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            s.login_failures("account:x", t0 + 10, window)
+                .await
+                .unwrap(),
+            3,
+            "{backend}"
+        );
+        assert_eq!(
+            s.login_failures("account:x", t0 + window, window)
+                .await
+                .unwrap(),
+            0,
+            "{backend}: window passed"
+        );
+        s.record_login_failure("account:x", t0 + window, window)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.login_failures("account:x", t0 + window + 1, window)
+                .await
+                .unwrap(),
+            1,
+            "{backend}: new window"
+        );
+        s.clear_login_failures("account:x").await.unwrap();
+        assert_eq!(
+            s.login_failures("account:x", t0 + window + 2, window)
+                .await
+                .unwrap(),
+            0,
+            "{backend}"
+        );
+        db.finish().await;
+    }
+}

@@ -350,3 +350,24 @@ async fn disabled_accounts_lose_access_at_their_next_request() {
     assert_eq!(b.get("/").await.status, 303);
     db.finish().await;
 }
+
+#[actix_web::test]
+async fn failed_logins_are_rate_limited_per_account() {
+    let db = TestDb::sqlite().await;
+    user(&db.store, "r@example.com", Role::Annotator).await;
+    user(&db.store, "other@example.com", Role::Annotator).await;
+    let mut b = browser!(db.store);
+    for _ in 0..quorum::interfaces::web::MAX_FAILURES_PER_ACCOUNT {
+        assert_eq!(b.login("r@example.com", "wrong").await.status, 401);
+    }
+    let blocked = b.login("r@example.com", "password1").await;
+    assert_eq!(blocked.status, 429, "even the right password waits");
+    assert!(blocked.body.contains("Too many failed attempts"));
+    let mut other = browser!(db.store);
+    assert_eq!(
+        other.login("other@example.com", "password1").await.status,
+        303,
+        "other accounts unaffected"
+    );
+    db.finish().await;
+}

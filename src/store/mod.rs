@@ -6,6 +6,7 @@ mod assignment;
 mod error;
 mod export;
 mod import;
+mod logins;
 mod members;
 mod projects;
 mod users;

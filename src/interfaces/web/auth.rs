@@ -101,13 +101,50 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// Failed logins allowed per account, and per client address, in one window.
+pub const MAX_FAILURES_PER_ACCOUNT: u32 = 5;
+pub const MAX_FAILURES_PER_ADDRESS: u32 = 20;
+const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
+
 pub async fn login(
     state: web::Data<AppState>,
     session: Session,
+    request: actix_web::HttpRequest,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     let email = form.email.trim().to_lowercase();
+    let now = crate::store::now_ms();
+    let account_key = format!("account:{email}");
+    let address_key = format!(
+        "address:{}",
+        request
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
+    );
+    let store = &state.store;
+    if store
+        .login_failures(&account_key, now, FAILURE_WINDOW_MS)
+        .await?
+        >= MAX_FAILURES_PER_ACCOUNT
+        || store
+            .login_failures(&address_key, now, FAILURE_WINDOW_MS)
+            .await?
+            >= MAX_FAILURES_PER_ADDRESS
+    {
+        tracing::warn!(%email, "login refused: too many failed attempts");
+        let page = LoginPage {
+            csrf: csrf_token(&session)?,
+            email,
+            error: Some("Too many failed attempts. Wait 15 minutes, then try again.".into()),
+            demo: state.demo,
+        };
+        return Ok(HttpResponse::TooManyRequests()
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Retry-After", "900"))
+            .body(page.render()?));
+    }
     let user = state.store.user_by_name(&email).await?;
     let hash = match &user {
         Some(u) if !u.external => state.store.password_hash(u.id).await?,
@@ -125,6 +162,7 @@ pub async fn login(
     .map_err(|e| WebError::Internal(format!("password check: {e}")))?;
     match user {
         Some(u) if verified && !u.disabled => {
+            store.clear_login_failures(&account_key).await?;
             // A fresh session id at login: a session fixed before login is worth nothing.
             session.renew();
             session
@@ -136,6 +174,12 @@ pub async fn login(
             Ok(redirect("/"))
         }
         _ => {
+            store
+                .record_login_failure(&account_key, now, FAILURE_WINDOW_MS)
+                .await?;
+            store
+                .record_login_failure(&address_key, now, FAILURE_WINDOW_MS)
+                .await?;
             let page = LoginPage {
                 csrf: csrf_token(&session)?,
                 email,

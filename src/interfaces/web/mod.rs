@@ -15,6 +15,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::store::Store;
 
+pub use auth::{MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS};
 pub use error::WebError;
 
 /// Settings of the web server.
