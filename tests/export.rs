@@ -21,7 +21,7 @@ const JUDGMENTS: &str = "item_id,annotator,answer\n\
 async fn labels(db: &TestDb, p: &quorum::store::Project) -> (String, export::ProjectStats) {
     let mut out = Vec::new();
     let mut snap = db.store.export_snapshot().await.expect("snapshot");
-    let pass = export::write_labels(&mut snap, p, &mut out, &NoProgress)
+    let pass = export::write_labels(&mut snap, p, &mut out, export::Cells::Exact, &NoProgress)
         .await
         .expect("labels");
     let stats = export::finish_stats(&mut snap, p, pass)
@@ -117,7 +117,7 @@ async fn labels_csv_and_stats_follow_the_contract() {
             "full precision"
         );
         let mut annotators = Vec::new();
-        export::write_annotators(&stats, &mut annotators).unwrap();
+        export::write_annotators(&stats, &mut annotators, export::Cells::Exact).unwrap();
         assert_eq!(
             String::from_utf8(annotators).unwrap(),
             "annotator,judgments,agreement_with_consensus,cohen_kappa_vs_consensus\n\
@@ -156,7 +156,7 @@ async fn judgments_export_reimports_losslessly() {
         db.import_judgments(&p, JUDGMENTS).await.unwrap();
         let mut first = Vec::new();
         let mut snap = db.store.export_snapshot().await.unwrap();
-        export::write_judgments(&mut snap, &p, &mut first, &NoProgress)
+        export::write_judgments(&mut snap, &p, &mut first, export::Cells::Exact, &NoProgress)
             .await
             .unwrap();
         snap.close().await.unwrap();
@@ -182,9 +182,15 @@ async fn judgments_export_reimports_losslessly() {
         assert_eq!(s.judgments_added, 9, "{backend}");
         let mut second = Vec::new();
         let mut snap = db.store.export_snapshot().await.unwrap();
-        export::write_judgments(&mut snap, &copy, &mut second, &NoProgress)
-            .await
-            .unwrap();
+        export::write_judgments(
+            &mut snap,
+            &copy,
+            &mut second,
+            export::Cells::Exact,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
         snap.close().await.unwrap();
         assert_eq!(
             String::from_utf8(second).unwrap(),

@@ -371,3 +371,75 @@ async fn failed_logins_are_rate_limited_per_account() {
     );
     db.finish().await;
 }
+
+#[actix_web::test]
+async fn owners_see_only_their_dashboards_and_downloads_are_spreadsheet_safe() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    let owner = user(s, "owner@example.com", Role::Owner).await;
+    user(s, "rival@example.com", Role::Owner).await;
+    let annotator = user(s, "ann@example.com", Role::Annotator).await;
+    let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
+    let p = s.create_project(&config, Some(owner)).await.unwrap();
+    s.add_member(p.id, annotator).await.unwrap();
+    db.import_items(
+        &p,
+        "item_id,name\n1,\"=HYPERLINK(\"\"http://evil\"\")\"\n2,-0.5\n",
+    )
+    .await;
+    db.import_judgments(
+        &p,
+        "item_id,annotator,answer\n1,w1,nba\n1,w2,nba\n2,w1,nfl\n",
+    )
+    .await
+    .unwrap();
+
+    let mut anonymous = browser!(db.store);
+    assert_eq!(anonymous.get("/o/leagues").await.status, 303);
+    assert_eq!(
+        anonymous.get("/o/leagues/download/labels.csv").await.status,
+        303
+    );
+
+    let mut ann = browser!(db.store);
+    ann.login("ann@example.com", "password1").await;
+    assert_eq!(ann.get("/o").await.status, 403);
+    assert_eq!(ann.get("/o/leagues").await.status, 404);
+    assert_eq!(ann.get("/o/leagues/download/labels.csv").await.status, 404);
+
+    let mut rival = browser!(db.store);
+    rival.login("rival@example.com", "password1").await;
+    assert!(!rival.get("/o").await.body.contains("Leagues"));
+    assert_eq!(rival.get("/o/leagues").await.status, 404);
+    assert_eq!(
+        rival.get("/o/leagues/download/stats.json").await.status,
+        404
+    );
+
+    let mut b = browser!(db.store);
+    b.login("owner@example.com", "password1").await;
+    assert!(b.get("/o").await.body.contains("Leagues"));
+    let dash = b.get("/o/leagues").await;
+    assert_eq!(dash.status, 200);
+    assert!(dash.body.contains("<svg"), "server-rendered charts");
+    assert!(dash.body.contains("w1") && dash.body.contains("Krippendorff"));
+    let labels = b.get("/o/leagues/download/labels.csv").await;
+    assert_eq!(labels.status, 200);
+    assert!(
+        labels.body.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""),
+        "{}",
+        labels.body
+    );
+    assert!(
+        labels
+            .body
+            .contains("\n2,pending,,1,1,1,\"{\"\"nfl\"\":1}\",-0.5\n"),
+        "numbers untouched: {}",
+        labels.body
+    );
+    let stats = b.get("/o/leagues/download/stats.json").await;
+    let v: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+    assert_eq!(v["judgments"], 3);
+    assert_eq!(b.get("/o/leagues/download/secrets.txt").await.status, 404);
+    db.finish().await;
+}

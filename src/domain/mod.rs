@@ -2,6 +2,7 @@
 //! Nothing here does I/O, reads the clock or draws random numbers; everything is a function of
 //! its arguments, so it is tested exhaustively in isolation.
 
+pub mod chart;
 pub mod config;
 pub mod consensus_stats;
 pub mod normalize;

@@ -3,6 +3,7 @@
 //! branch on [`Backend`] here and nowhere else.
 
 mod assignment;
+mod dashboard;
 mod error;
 mod export;
 mod import;

@@ -39,6 +39,7 @@ pub async fn run(store: &Store, database: &str) -> Result<()> {
     let mut accounts = vec![("owner@example.com".to_owned(), Role::Owner)];
     accounts.extend((1..=9).map(|n| (format!("annotator{n}@example.com"), Role::Annotator)));
     let mut annotators = Vec::new();
+    let mut owner = None;
     for (email, role) in accounts {
         let user = match store.user_by_name(&email).await? {
             Some(u) => u,
@@ -54,11 +55,13 @@ pub async fn run(store: &Store, database: &str) -> Result<()> {
         };
         if role == Role::Annotator {
             annotators.push(user.id);
+        } else {
+            owner = Some(user.id);
         }
     }
     for seed in &SEEDS {
         let config = ProjectConfig::from_toml(seed.config).context("seed config")?;
-        let project = match store.create_project(&config, None).await {
+        let project = match store.create_project(&config, owner).await {
             Ok(p) => p,
             Err(StoreError::Conflict(_)) => store.project_by_slug(&config.slug).await?,
             Err(e) => return Err(e.into()),

@@ -463,7 +463,14 @@ async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
     bar.phase_labels(counts.items);
     let mut snapshot = store.export_snapshot().await?;
     let mut labels = Output::create(&args.out)?;
-    let pass = export::write_labels(&mut snapshot, &project, &mut labels.writer, &bar).await?;
+    let pass = export::write_labels(
+        &mut snapshot,
+        &project,
+        &mut labels.writer,
+        export::Cells::Exact,
+        &bar,
+    )
+    .await?;
     labels.commit()?;
     let need_stats = args.stats.is_some() || args.annotators.is_some();
     let stats: Option<ProjectStats> = if need_stats {
@@ -478,13 +485,20 @@ async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
     }
     if let (Some(path), Some(stats)) = (&args.annotators, &stats) {
         let mut out = Output::create(path)?;
-        export::write_annotators(stats, &mut out.writer)?;
+        export::write_annotators(stats, &mut out.writer, export::Cells::Exact)?;
         out.commit()?;
     }
     if let Some(path) = &args.judgments {
         crate::store::Progress::phase(&bar, "judgments", counts.judgments);
         let mut out = Output::create(path)?;
-        export::write_judgments(&mut snapshot, &project, &mut out.writer, &bar).await?;
+        export::write_judgments(
+            &mut snapshot,
+            &project,
+            &mut out.writer,
+            export::Cells::Exact,
+            &bar,
+        )
+        .await?;
         out.commit()?;
     }
     snapshot.close().await?;

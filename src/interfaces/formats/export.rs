@@ -25,6 +25,31 @@ pub enum ExportError {
     Corrupt { item: String, message: String },
 }
 
+/// How CSV cells are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cells {
+    /// Exactly as stored: the machine export, which pipelines parse.
+    Exact,
+    /// For a person opening the file in a spreadsheet: a text cell starting with `=`, `+`, `-`,
+    /// `@`, tab or carriage return gets a leading `'` so it cannot run as a formula. Numbers
+    /// (like a kappa of `-0.2`) are left alone.
+    SpreadsheetSafe,
+}
+
+impl Cells {
+    pub fn apply<'a>(self, cell: &'a str) -> std::borrow::Cow<'a, str> {
+        let risky = matches!(
+            cell.as_bytes().first(),
+            Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+        );
+        if self == Cells::SpreadsheetSafe && risky && cell.parse::<f64>().is_err() {
+            std::borrow::Cow::Owned(format!("'{cell}"))
+        } else {
+            std::borrow::Cow::Borrowed(cell)
+        }
+    }
+}
+
 /// The leading columns of the labels CSV; `input.<field>` columns follow.
 pub const LABEL_COLUMNS: [&str; 7] = [
     "item_id",
@@ -89,6 +114,7 @@ pub async fn write_labels(
     snapshot: &mut ExportSnapshot,
     project: &Project,
     out: &mut dyn Write,
+    cells: Cells,
     progress: &dyn Progress,
 ) -> Result<LabelsPass, ExportError> {
     let fields = snapshot.project_fields(project.id).await?;
@@ -148,7 +174,7 @@ pub async fn write_labels(
                 });
             }
         }
-        w.write_record(&record)?;
+        w.write_record(record.iter().map(|c| cells.apply(c).into_owned()))?;
         progress.advance(1);
     }
     w.flush()?;
@@ -222,6 +248,7 @@ pub async fn project_stats(store: &Store, project: &Project) -> Result<ProjectSt
         &mut snapshot,
         project,
         &mut std::io::sink(),
+        Cells::Exact,
         &crate::store::NoProgress,
     )
     .await?;
@@ -238,13 +265,17 @@ pub fn write_stats(stats: &ProjectStats, out: &mut dyn Write) -> Result<(), Expo
 }
 
 /// Writes the annotators CSV: the `per_annotator` table of the stats.
-pub fn write_annotators(stats: &ProjectStats, out: &mut dyn Write) -> Result<(), ExportError> {
+pub fn write_annotators(
+    stats: &ProjectStats,
+    out: &mut dyn Write,
+    cells: Cells,
+) -> Result<(), ExportError> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(ANNOTATOR_COLUMNS)?;
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     for a in &stats.per_annotator {
         w.write_record([
-            a.annotator.clone(),
+            cells.apply(&a.annotator).into_owned(),
             a.judgments.to_string(),
             opt(a.agreement_with_consensus),
             opt(a.cohen_kappa_vs_consensus),
@@ -260,6 +291,7 @@ pub async fn write_judgments(
     snapshot: &mut ExportSnapshot,
     project: &Project,
     out: &mut dyn Write,
+    cells: Cells,
     progress: &dyn Progress,
 ) -> Result<u64, ExportError> {
     let mut w = csv::Writer::from_writer(out);
@@ -267,12 +299,13 @@ pub async fn write_judgments(
     let mut rows = Box::pin(snapshot.stream_judgments(project.id));
     let mut n = 0;
     while let Some(j) = rows.try_next().await? {
+        let time = format_timestamp(j.created_at);
         w.write_record([
-            j.item_id.as_str(),
-            j.annotator.as_str(),
-            j.answer.as_str(),
-            j.normalized.as_str(),
-            format_timestamp(j.created_at).as_str(),
+            cells.apply(&j.item_id).as_bytes(),
+            cells.apply(&j.annotator).as_bytes(),
+            cells.apply(&j.answer).as_bytes(),
+            cells.apply(&j.normalized).as_bytes(),
+            cells.apply(&time).as_bytes(),
         ])?;
         n += 1;
         progress.advance(1);
@@ -286,4 +319,27 @@ pub fn format_timestamp(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cells;
+
+    #[test]
+    fn spreadsheet_cells_cannot_start_a_formula() {
+        for risky in [
+            "=cmd|' /C calc'!A0",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            assert_eq!(Cells::SpreadsheetSafe.apply(risky), format!("'{risky}"));
+            assert_eq!(Cells::Exact.apply(risky), risky, "machine export exact");
+        }
+        for fine in ["-0.25", "1", "kingjames", "", "a=b"] {
+            assert_eq!(Cells::SpreadsheetSafe.apply(fine), fine);
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod annotate;
 mod auth;
 mod error;
 mod markdown;
+mod owner;
 
 use std::net::TcpListener;
 
@@ -49,6 +50,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/p/{slug}/label", web::get().to(annotate::label_page))
         .route("/p/{slug}/label", web::post().to(annotate::submit))
         .route("/p/{slug}/skip", web::post().to(annotate::skip))
+        .route("/o", web::get().to(owner::projects))
+        .route("/o/{slug}", web::get().to(owner::dashboard))
+        .route("/o/{slug}/download/{file}", web::get().to(owner::download))
         .default_service(web::to(not_found));
 }
 

@@ -1,0 +1,252 @@
+//! Owner pages: the dashboard of a project and its downloads.
+
+use actix_session::Session;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::auth::{csrf_token, current_user, html};
+use super::{AppState, WebError};
+use crate::domain::chart::{Bar, bar_chart};
+use crate::interfaces::formats::export::{self, Cells, ProjectStats};
+use crate::store::{NoProgress, Project, Role, User, now_ms};
+
+/// A project the user may manage: its owner, or an admin. Others get a 404, so slugs of other
+/// owners' projects do not leak.
+async fn managed(state: &AppState, user: &User, slug: &str) -> Result<Project, WebError> {
+    let project = state.store.project_by_slug(slug).await?;
+    if user.role == Role::Admin || (user.role == Role::Owner && project.owner_id == Some(user.id)) {
+        Ok(project)
+    } else {
+        Err(WebError::NotFound)
+    }
+}
+
+struct ProjectRow {
+    slug: String,
+    name: String,
+    rule: String,
+}
+
+#[derive(Template)]
+#[template(path = "owner_projects.html")]
+struct ProjectsPage {
+    user: User,
+    csrf: String,
+    demo: bool,
+    projects: Vec<ProjectRow>,
+}
+
+pub async fn projects(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, WebError> {
+    let user = current_user(&state, &session).await?;
+    if user.role == Role::Annotator {
+        return Err(WebError::Forbidden);
+    }
+    let projects = state
+        .store
+        .managed_projects(user.id, user.role == Role::Admin)
+        .await?
+        .into_iter()
+        .map(|p| ProjectRow {
+            rule: format!(
+                "{} of {}, {}",
+                p.rule().agree(),
+                p.rule().max(),
+                p.rule().stop()
+            ),
+            slug: p.config.slug,
+            name: p.config.name,
+        })
+        .collect();
+    let page = ProjectsPage {
+        csrf: csrf_token(&session)?,
+        demo: state.demo,
+        user,
+        projects,
+    };
+    Ok(html(page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    user: User,
+    csrf: String,
+    demo: bool,
+    name: String,
+    slug: String,
+    rule: String,
+    stats: ProjectStats,
+    percent_done: u64,
+    percent_agreement: String,
+    alpha: String,
+    annotators: Vec<AnnotatorRow>,
+    votes_chart: String,
+    hourly_chart: String,
+    judgments_last_hour: u64,
+}
+
+struct AnnotatorRow {
+    name: String,
+    judgments: u64,
+    agreement: String,
+    kappa: String,
+}
+
+fn decimal(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
+}
+
+pub async fn dashboard(
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let user = current_user(&state, &session).await?;
+    let project = managed(&state, &user, &slug).await?;
+    let stats = export::project_stats(&state.store, &project)
+        .await
+        .map_err(|e| WebError::Internal(format!("{e:?}")))?;
+    let histogram = state.store.vote_histogram(project.id).await?;
+    let votes_chart = bar_chart(
+        "Items by votes for their leading answer",
+        &(0..=project.rule().max())
+            .map(|v| Bar {
+                label: v.to_string(),
+                value: histogram
+                    .iter()
+                    .find(|(k, _)| *k == v)
+                    .map_or(0, |(_, n)| *n),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let now = now_ms();
+    let this_hour = now / 3_600_000 * 3_600_000;
+    let since = this_hour - 23 * 3_600_000;
+    let hourly = state.store.judgments_per_hour(project.id, since).await?;
+    let bars: Vec<Bar> = (0..24)
+        .map(|i| {
+            let start = since + i * 3_600_000;
+            Bar {
+                label: chrono::DateTime::from_timestamp_millis(start)
+                    .map(|d| d.format("%H:00").to_string())
+                    .unwrap_or_default(),
+                value: hourly
+                    .iter()
+                    .find(|(h, _)| *h == start)
+                    .map_or(0, |(_, n)| *n),
+            }
+        })
+        .collect();
+    let judgments_last_hour = bars.last().map_or(0, |b| b.value);
+    let hourly_chart = bar_chart("Judgments per hour, last 24 hours (UTC)", &bars);
+    let percent_done = ((stats.resolved + stats.unresolved) * 100)
+        .checked_div(stats.items)
+        .unwrap_or(0);
+    let page = DashboardPage {
+        csrf: csrf_token(&session)?,
+        demo: state.demo,
+        name: project.config.name.clone(),
+        slug: project.config.slug.clone(),
+        rule: format!(
+            "{} of at most {} must agree, stop {}",
+            project.rule().agree(),
+            project.rule().max(),
+            project.rule().stop()
+        ),
+        percent_agreement: decimal(stats.percent_agreement),
+        alpha: decimal(stats.krippendorff_alpha),
+        annotators: stats
+            .per_annotator
+            .iter()
+            .map(|a| AnnotatorRow {
+                name: a.annotator.clone(),
+                judgments: a.judgments,
+                agreement: decimal(a.agreement_with_consensus),
+                kappa: decimal(a.cohen_kappa_vs_consensus),
+            })
+            .collect(),
+        stats,
+        percent_done,
+        votes_chart,
+        hourly_chart,
+        judgments_last_hour,
+        user,
+    };
+    Ok(html(page.render()?))
+}
+
+/// Downloads: the same bytes as the CLI export, except that CSV cells are made safe to open
+/// in a spreadsheet (see [`Cells::SpreadsheetSafe`]).
+pub async fn download(
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, WebError> {
+    let (slug, file) = path.into_inner();
+    let user = current_user(&state, &session).await?;
+    let project = managed(&state, &user, &slug).await?;
+    let internal = |e: export::ExportError| WebError::Internal(format!("{e:?}"));
+    let mut snapshot = state.store.export_snapshot().await?;
+    let mut body = Vec::new();
+    let content_type = match file.as_str() {
+        "labels.csv" => {
+            export::write_labels(
+                &mut snapshot,
+                &project,
+                &mut body,
+                Cells::SpreadsheetSafe,
+                &NoProgress,
+            )
+            .await
+            .map_err(internal)?;
+            "text/csv; charset=utf-8"
+        }
+        "judgments.csv" => {
+            export::write_judgments(
+                &mut snapshot,
+                &project,
+                &mut body,
+                Cells::SpreadsheetSafe,
+                &NoProgress,
+            )
+            .await
+            .map_err(internal)?;
+            "text/csv; charset=utf-8"
+        }
+        "annotators.csv" | "stats.json" => {
+            let pass = export::write_labels(
+                &mut snapshot,
+                &project,
+                &mut std::io::sink(),
+                Cells::Exact,
+                &NoProgress,
+            )
+            .await
+            .map_err(internal)?;
+            let stats = export::finish_stats(&mut snapshot, &project, pass)
+                .await
+                .map_err(internal)?;
+            if file == "stats.json" {
+                export::write_stats(&stats, &mut body).map_err(internal)?;
+                "application/json"
+            } else {
+                export::write_annotators(&stats, &mut body, Cells::SpreadsheetSafe)
+                    .map_err(internal)?;
+                "text/csv; charset=utf-8"
+            }
+        }
+        _ => return Err(WebError::NotFound),
+    };
+    snapshot.close().await?;
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{}-{file}\"", project.config.slug),
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body))
+}
