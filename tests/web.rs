@@ -443,3 +443,113 @@ async fn owners_see_only_their_dashboards_and_downloads_are_spreadsheet_safe() {
     assert_eq!(b.get("/o/leagues/download/secrets.txt").await.status, 404);
     db.finish().await;
 }
+
+fn multipart(csrf: &str, file_name: &str, content: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----quorum-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[actix_web::test]
+async fn owners_upload_items_all_or_nothing() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    let owner = user(s, "owner@example.com", Role::Owner).await;
+    user(s, "rival@example.com", Role::Owner).await;
+    let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
+    let p = s.create_project(&config, Some(owner)).await.unwrap();
+    let mut b = browser!(db.store);
+    b.login("owner@example.com", "password1").await;
+    let csrf = b.get("/o/leagues").await.csrf();
+
+    let (ct, body) = multipart(&csrf, "bad.csv", b"item_id,name\n1,ok\n2,caf\xe9\n");
+    let page = b
+        .send(
+            test::TestRequest::post()
+                .uri("/o/leagues/items")
+                .insert_header(("Content-Type", ct))
+                .set_payload(body),
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(
+        page.body.contains("bad.csv:3") && page.body.contains("UTF-8"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        s.project_counts(p.id).await.unwrap().items,
+        0,
+        "nothing imported"
+    );
+
+    let (ct, body) = multipart("forged", "items.csv", b"item_id,name\n1,a\n");
+    let page = b
+        .send(
+            test::TestRequest::post()
+                .uri("/o/leagues/items")
+                .insert_header(("Content-Type", ct))
+                .set_payload(body),
+        )
+        .await;
+    assert_eq!(page.status, 403, "CSRF checked on uploads");
+
+    let (ct, body) = multipart(&csrf, "items.csv", b"item_id,name\n1,a\n2,b\n");
+    let page = b
+        .send(
+            test::TestRequest::post()
+                .uri("/o/leagues/items")
+                .insert_header(("Content-Type", ct.clone()))
+                .set_payload(body.clone()),
+        )
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/o/leagues"));
+    assert!(
+        b.get("/o/leagues")
+            .await
+            .body
+            .contains("2 rows read, 2 items added")
+    );
+    assert_eq!(s.project_counts(p.id).await.unwrap().items, 2);
+
+    let mut rival = browser!(db.store);
+    rival.login("rival@example.com", "password1").await;
+    let rival_csrf = rival.get("/o").await.csrf();
+    let (ct, body) = multipart(&rival_csrf, "items.csv", b"item_id,name\n3,c\n");
+    let page = rival
+        .send(
+            test::TestRequest::post()
+                .uri("/o/leagues/items")
+                .insert_header(("Content-Type", ct))
+                .set_payload(body),
+        )
+        .await;
+    assert_eq!(page.status, 404, "not their project");
+
+    let mut huge = b"item_id,name\n".to_vec();
+    huge.resize(quorum::interfaces::web::MAX_UPLOAD_BYTES + 1024, b'x');
+    let (ct, body) = multipart(&csrf, "huge.csv", &huge);
+    let page = b
+        .send(
+            test::TestRequest::post()
+                .uri("/o/leagues/items")
+                .insert_header(("Content-Type", ct))
+                .set_payload(body),
+        )
+        .await;
+    assert_eq!(page.status, 413, "{}", page.body);
+    assert_eq!(s.project_counts(p.id).await.unwrap().items, 2);
+    db.finish().await;
+}

@@ -19,6 +19,8 @@ pub enum WebError {
     BadCsrf,
     #[error("{0}")]
     BadRequest(String),
+    #[error("too large")]
+    TooLarge,
     #[error("internal error")]
     Internal(String),
 }
@@ -54,6 +56,7 @@ impl ResponseError for WebError {
             WebError::Forbidden | WebError::BadCsrf => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,6 +75,10 @@ impl ResponseError for WebError {
                 "The form has expired. Go back, reload the page and try again.",
             ),
             WebError::BadRequest(m) => ("Cannot do that", m.as_str()),
+            WebError::TooLarge => (
+                "File too large",
+                "Uploads are limited to 50 MiB. Split the file, or import it with the quorum command line.",
+            ),
             WebError::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (

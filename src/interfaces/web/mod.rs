@@ -18,6 +18,7 @@ use crate::store::Store;
 
 pub use auth::{MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS};
 pub use error::WebError;
+pub use owner::MAX_UPLOAD_BYTES;
 
 /// Settings of the web server.
 #[derive(Clone)]
@@ -40,20 +41,35 @@ pub struct AppState {
 
 /// Routes, shared by the server and the tests.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/static/app.css", web::get().to(stylesheet))
-        .route("/static/label.js", web::get().to(label_script))
-        .route("/login", web::get().to(auth::login_page))
-        .route("/login", web::post().to(auth::login))
-        .route("/logout", web::post().to(auth::logout))
-        .route("/", web::get().to(annotate::home))
-        .route("/p/{slug}/label", web::get().to(annotate::label_page))
-        .route("/p/{slug}/label", web::post().to(annotate::submit))
-        .route("/p/{slug}/skip", web::post().to(annotate::skip))
-        .route("/o", web::get().to(owner::projects))
-        .route("/o/{slug}", web::get().to(owner::dashboard))
-        .route("/o/{slug}/download/{file}", web::get().to(owner::download))
-        .default_service(web::to(not_found));
+    cfg.app_data(
+        actix_multipart::form::MultipartFormConfig::default()
+            .total_limit(owner::MAX_UPLOAD_BYTES + 64 * 1024)
+            .memory_limit(owner::MAX_UPLOAD_BYTES + 64 * 1024)
+            .error_handler(|err, _req| {
+                let too_large = matches!(err, actix_multipart::MultipartError::Payload(_))
+                    || err.to_string().contains("limit");
+                if too_large {
+                    WebError::TooLarge.into()
+                } else {
+                    WebError::BadRequest(format!("the upload could not be read: {err}")).into()
+                }
+            }),
+    )
+    .route("/healthz", web::get().to(healthz))
+    .route("/static/app.css", web::get().to(stylesheet))
+    .route("/static/label.js", web::get().to(label_script))
+    .route("/login", web::get().to(auth::login_page))
+    .route("/login", web::post().to(auth::login))
+    .route("/logout", web::post().to(auth::logout))
+    .route("/", web::get().to(annotate::home))
+    .route("/p/{slug}/label", web::get().to(annotate::label_page))
+    .route("/p/{slug}/label", web::post().to(annotate::submit))
+    .route("/p/{slug}/skip", web::post().to(annotate::skip))
+    .route("/o", web::get().to(owner::projects))
+    .route("/o/{slug}", web::get().to(owner::dashboard))
+    .route("/o/{slug}/download/{file}", web::get().to(owner::download))
+    .route("/o/{slug}/items", web::post().to(owner::upload_items))
+    .default_service(web::to(not_found));
 }
 
 /// The session middleware with the cookie settings Quorum promises: HttpOnly, SameSite=Lax,

@@ -1,10 +1,13 @@
 //! Owner pages: the dashboard of a project and its downloads.
 
+use actix_multipart::form::MultipartForm;
+use actix_multipart::form::bytes::Bytes;
+use actix_multipart::form::text::Text;
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::auth::{csrf_token, current_user, html};
+use super::auth::{check_csrf, csrf_token, current_user, html, redirect};
 use super::{AppState, WebError};
 use crate::domain::chart::{Bar, bar_chart};
 use crate::interfaces::formats::export::{self, Cells, ProjectStats};
@@ -86,6 +89,7 @@ struct DashboardPage {
     votes_chart: String,
     hourly_chart: String,
     judgments_last_hour: u64,
+    flash: Option<String>,
 }
 
 struct AnnotatorRow {
@@ -173,6 +177,7 @@ pub async fn dashboard(
         votes_chart,
         hourly_chart,
         judgments_last_hour,
+        flash: session.remove_as::<String>(FLASH_KEY).and_then(Result::ok),
         user,
     };
     Ok(html(page.render()?))
@@ -249,4 +254,86 @@ pub async fn download(
         ))
         .insert_header(("Cache-Control", "no-store"))
         .body(body))
+}
+
+const FLASH_KEY: &str = "flash";
+
+/// Largest items file accepted from the browser.
+pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
+
+#[derive(MultipartForm)]
+pub struct UploadForm {
+    csrf: Text<String>,
+    #[multipart(limit = "50MiB")]
+    file: Bytes,
+}
+
+#[derive(Template)]
+#[template(path = "upload_error.html")]
+struct UploadErrorPage {
+    user: User,
+    csrf: String,
+    demo: bool,
+    name: String,
+    slug: String,
+    message: String,
+}
+
+/// Imports an items CSV with the same rules as the CLI: the whole file or nothing, errors
+/// with their line numbers.
+pub async fn upload_items(
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+    form: MultipartForm<UploadForm>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let user = current_user(&state, &session).await?;
+    let project = managed(&state, &user, &slug).await?;
+    let file_name = form
+        .file
+        .file_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "upload.csv".into());
+    let result = match crate::interfaces::formats::import_csv::parse_items(
+        &file_name,
+        form.file.data.as_ref(),
+    ) {
+        Ok(parsed) => state
+            .store
+            .import_items(&project, &parsed.field_names, parsed.records, &NoProgress)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Invalid(m) => Ok(format!("{file_name}: {m}")),
+                other => Err(WebError::from(other)),
+            }),
+        Err(e) => Err(Ok(e.to_string())),
+    };
+    match result {
+        Ok(summary) => {
+            let message = format!(
+                "{file_name}: {} rows read, {} items added, {} skipped as already present.",
+                summary.rows_read, summary.items_created, summary.skipped_present
+            );
+            session
+                .insert(FLASH_KEY, message)
+                .map_err(|e| WebError::Internal(format!("session: {e}")))?;
+            Ok(redirect(&format!("/o/{}", project.config.slug)))
+        }
+        Err(Ok(message)) => {
+            let page = UploadErrorPage {
+                csrf: csrf_token(&session)?,
+                demo: state.demo,
+                name: project.config.name.clone(),
+                slug: project.config.slug.clone(),
+                message,
+                user,
+            };
+            Ok(HttpResponse::UnprocessableEntity()
+                .content_type("text/html; charset=utf-8")
+                .body(page.render()?))
+        }
+        Err(Err(e)) => Err(e),
+    }
 }
