@@ -205,3 +205,44 @@ async fn judgments_export_reimports_losslessly() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn adjudicated_items_export_with_their_label() {
+    for (backend, db) in TestDb::all().await {
+        let p = db.project(&leagues_fixed()).await;
+        db.import_judgments(
+            &p,
+            "item_id,annotator,answer\nx,w1,nba\nx,w2,nfl\nx,w3,mlb\n",
+        )
+        .await
+        .unwrap();
+        let owner = db
+            .store
+            .create_user(&quorum::store::NewUser {
+                email: "o@example.com".into(),
+                role: quorum::store::Role::Owner,
+                password_hash: String::new(),
+            })
+            .await
+            .unwrap();
+        let item = db.store.unresolved_items(p.id, 10).await.unwrap()[0].id;
+        assert!(
+            db.store
+                .adjudicate(&p, item, "hockey", owner.id, 1)
+                .await
+                .is_err(),
+            "{backend}"
+        );
+        assert_eq!(
+            db.store
+                .adjudicate(&p, item, " NHL ", owner.id, 1)
+                .await
+                .unwrap(),
+            "nhl"
+        );
+        let (csv, stats) = labels(&db, &p).await;
+        assert!(csv.contains("\nx,adjudicated,nhl,1,3,"), "{backend}: {csv}");
+        assert_eq!((stats.adjudicated, stats.unresolved), (1, 0), "{backend}");
+        db.finish().await;
+    }
+}

@@ -553,3 +553,103 @@ async fn owners_upload_items_all_or_nothing() {
     assert_eq!(s.project_counts(p.id).await.unwrap().items, 2);
     db.finish().await;
 }
+
+#[actix_web::test]
+async fn owners_adjudicate_unresolved_items_and_exports_say_so() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    let owner = user(s, "owner@example.com", Role::Owner).await;
+    let annotator = user(s, "ann@example.com", Role::Annotator).await;
+    let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
+    let p = s.create_project(&config, Some(owner)).await.unwrap();
+    db.import_judgments(
+        &p,
+        "item_id,annotator,answer\nx,w1,nba\nx,w2,nfl\nx,w3,<b>mlb</b>\n",
+    )
+    .await
+    .unwrap_err();
+    db.import_judgments(
+        &p,
+        "item_id,annotator,answer\nx,w1,nba\nx,w2,nfl\nx,w3,mlb\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.project_counts(p.id).await.unwrap().unresolved, 1);
+
+    s.add_member(p.id, annotator).await.unwrap();
+    let mut ann = browser!(db.store);
+    ann.login("ann@example.com", "password1").await;
+    assert_eq!(
+        ann.get("/o/leagues/unresolved").await.status,
+        404,
+        "members cannot adjudicate"
+    );
+
+    let mut b = browser!(db.store);
+    b.login("owner@example.com", "password1").await;
+    let queue = b.get("/o/leagues/unresolved").await;
+    assert_eq!(queue.status, 200);
+    assert!(queue.body.contains("Item <span class=\"mono\">x</span>"));
+    let item = s.unresolved_items(p.id, 10).await.unwrap()[0]
+        .id
+        .to_string();
+    let csrf = queue.csrf();
+    let bad = b
+        .post(
+            "/o/leagues/adjudicate",
+            &[("csrf", &csrf), ("item", &item), ("label", "cricket")],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "labels obey the answer schema");
+    let no_csrf = b
+        .post(
+            "/o/leagues/adjudicate",
+            &[("csrf", "x"), ("item", &item), ("label", "nba")],
+        )
+        .await;
+    assert_eq!(no_csrf.status, 403);
+    let ok = b
+        .post(
+            "/o/leagues/adjudicate",
+            &[("csrf", &csrf), ("item", &item), ("label", "NBA")],
+        )
+        .await;
+    assert_eq!(ok.location.as_deref(), Some("/o/leagues/unresolved"));
+    assert!(
+        b.get("/o/leagues/unresolved")
+            .await
+            .body
+            .contains("Nothing to adjudicate")
+    );
+
+    let counts = s.project_counts(p.id).await.unwrap();
+    assert_eq!((counts.unresolved, counts.adjudicated), (0, 1));
+    let labels = b.get("/o/leagues/download/labels.csv").await;
+    assert!(
+        labels.body.contains("\nx,adjudicated,nba,1,3,"),
+        "{}",
+        labels.body
+    );
+    let row = sqlx::query("SELECT adjudicated_by, adjudicated_at FROM items")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    use sqlx::Row;
+    assert_eq!(row.get::<Option<i64>, _>("adjudicated_by"), Some(owner));
+    assert!(row.get::<Option<i64>, _>("adjudicated_at").is_some());
+
+    let again = b
+        .post(
+            "/o/leagues/adjudicate",
+            &[("csrf", &csrf), ("item", &item), ("label", "nfl")],
+        )
+        .await;
+    assert_eq!(again.status, 303, "an owner may change their decision");
+    assert!(
+        b.get("/o/leagues/download/labels.csv")
+            .await
+            .body
+            .contains("\nx,adjudicated,nfl,")
+    );
+    db.finish().await;
+}

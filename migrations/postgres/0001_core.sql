@@ -48,8 +48,12 @@ CREATE TABLE items (
     -- Input fields as a JSON object.
     fields TEXT NOT NULL,
     -- The outcome, recomputed in the same transaction as every judgment that changes it.
-    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'resolved', 'unresolved')),
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'resolved', 'unresolved', 'adjudicated')),
     label TEXT,
+    -- An owner's final label for an item the crowd could not settle: who and when.
+    adjudicated_by BIGINT REFERENCES users (id),
+    adjudicated_at BIGINT,
     votes BIGINT NOT NULL DEFAULT 0,
     answers TEXT NOT NULL DEFAULT '{}',
     judgment_count BIGINT NOT NULL DEFAULT 0,
@@ -61,7 +65,8 @@ CREATE TABLE items (
     UNIQUE (project_id, external_id),
     CHECK (judgment_count >= 0 AND lease_count >= 0),
     CHECK (judgment_count + lease_count <= capacity),
-    CHECK ((status = 'resolved') = (label IS NOT NULL))
+    CHECK ((status IN ('resolved', 'adjudicated')) = (label IS NOT NULL)),
+    CHECK ((status = 'adjudicated') = (adjudicated_by IS NOT NULL AND adjudicated_at IS NOT NULL))
 );
 -- The assignment queue: pending items of a project, closest to a decision first.
 CREATE INDEX items_queue ON items (project_id, status, votes DESC, judgment_count DESC, id);

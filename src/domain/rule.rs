@@ -204,17 +204,30 @@ pub enum Status {
     Pending,
     Resolved,
     Unresolved,
+    /// The crowd could not settle it; an owner chose the final label.
+    Adjudicated,
 }
 
 impl Status {
-    pub const ALL: [Status; 3] = [Status::Pending, Status::Resolved, Status::Unresolved];
+    pub const ALL: [Status; 4] = [
+        Status::Pending,
+        Status::Resolved,
+        Status::Unresolved,
+        Status::Adjudicated,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
             Status::Resolved => "resolved",
             Status::Unresolved => "unresolved",
+            Status::Adjudicated => "adjudicated",
         }
+    }
+
+    /// Whether items with this status carry a final label.
+    pub fn has_label(self) -> bool {
+        matches!(self, Status::Resolved | Status::Adjudicated)
     }
 
     pub fn parse(s: &str) -> Option<Status> {

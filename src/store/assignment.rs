@@ -380,8 +380,10 @@ async fn redecide(
     let tally = Tally::from_answers(answers.iter().map(String::as_str));
     let outcome = project.rule().decide(&tally);
     sqlx::query(
-        "UPDATE items SET status = $1, label = $2, votes = $3, answers = $4, judgment_count = $5, \
-         updated_at = $6 WHERE id = $7",
+        "UPDATE items SET \
+         status = CASE WHEN status = 'adjudicated' THEN status ELSE $1 END, \
+         label = CASE WHEN status = 'adjudicated' THEN label ELSE $2 END, \
+         votes = $3, answers = $4, judgment_count = $5, updated_at = $6 WHERE id = $7",
     )
     .bind(outcome.status().as_str())
     .bind(outcome.label().map(str::to_owned))

@@ -681,8 +681,10 @@ pub(crate) async fn update_outcomes(
     let backend = Backend::of(tx);
     for chunk in updates.chunks((MAX_BINDS / COLS).min(2000)) {
         let mut sql = String::from(
-            "UPDATE items SET status = v.column2, label = v.column3, votes = v.column4, \
-             answers = v.column5, judgment_count = v.column6, updated_at = ",
+            "UPDATE items SET \
+             status = CASE WHEN items.status = 'adjudicated' THEN items.status ELSE v.column2 END, \
+             label = CASE WHEN items.status = 'adjudicated' THEN items.label ELSE v.column3 END, \
+             votes = v.column4, answers = v.column5, judgment_count = v.column6, updated_at = ",
         );
         backend.push_param(&mut sql, 1);
         sql.push_str(" FROM (VALUES ");

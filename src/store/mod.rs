@@ -2,6 +2,7 @@
 //! embedded default) and PostgreSQL (the scale-out store); the few statements that must differ
 //! branch on [`Backend`] here and nowhere else.
 
+mod adjudication;
 mod assignment;
 mod dashboard;
 mod error;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use adjudication::UnresolvedItem;
 pub use assignment::{Lease, SubmitReceipt};
 pub use error::StoreError;
 pub use export::{ExportRow, ExportSnapshot, ItemJudgments, JudgmentExportRow};

@@ -37,6 +37,7 @@ pub struct ProjectCounts {
     pub pending: u64,
     pub resolved: u64,
     pub unresolved: u64,
+    pub adjudicated: u64,
     pub judgments: u64,
 }
 
@@ -178,6 +179,7 @@ impl Store {
                 "pending" => counts.pending = n,
                 "resolved" => counts.resolved = n,
                 "unresolved" => counts.unresolved = n,
+                "adjudicated" => counts.adjudicated = n,
                 other => return Err(StoreError::Corrupt(format!("item status {other:?}"))),
             }
         }

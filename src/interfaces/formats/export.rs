@@ -81,6 +81,8 @@ pub struct ProjectStats {
     pub resolved: u64,
     pub unresolved: u64,
     pub pending: u64,
+    /// Items an owner labelled after the crowd could not settle them.
+    pub adjudicated: u64,
     pub judgments: u64,
     pub annotators: u64,
     pub percent_agreement: Option<f64>,
@@ -105,6 +107,7 @@ pub struct LabelsPass {
     pub resolved: u64,
     pub unresolved: u64,
     pub pending: u64,
+    pub adjudicated: u64,
     pub judgments: u64,
     agreement: Agreement,
 }
@@ -137,6 +140,7 @@ pub async fn write_labels(
             Status::Pending => pass.pending += 1,
             Status::Resolved => pass.resolved += 1,
             Status::Unresolved => pass.unresolved += 1,
+            Status::Adjudicated => pass.adjudicated += 1,
         }
         pass.items += 1;
         let judgments =
@@ -150,7 +154,7 @@ pub async fn write_labels(
         record.clear();
         record.push(row.external_id.clone());
         record.push(status.as_str().to_owned());
-        record.push(if status == Status::Resolved {
+        record.push(if status.has_label() {
             row.label.clone().unwrap_or_default()
         } else {
             String::new()
@@ -232,6 +236,7 @@ pub async fn finish_stats(
         resolved: pass.resolved,
         unresolved: pass.unresolved,
         pending: pass.pending,
+        adjudicated: pass.adjudicated,
         judgments: pass.judgments,
         annotators: per_annotator.len() as u64,
         percent_agreement,

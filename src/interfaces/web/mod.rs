@@ -69,6 +69,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/o/{slug}", web::get().to(owner::dashboard))
     .route("/o/{slug}/download/{file}", web::get().to(owner::download))
     .route("/o/{slug}/items", web::post().to(owner::upload_items))
+    .route("/o/{slug}/unresolved", web::get().to(owner::unresolved))
+    .route("/o/{slug}/adjudicate", web::post().to(owner::adjudicate))
     .default_service(web::to(not_found));
 }
 

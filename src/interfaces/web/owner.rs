@@ -337,3 +337,115 @@ pub async fn upload_items(
         Err(Err(e)) => Err(e),
     }
 }
+
+struct QueueItem {
+    id: i64,
+    external_id: String,
+    fields: Vec<(String, String)>,
+    answers: Vec<(String, u32)>,
+    judgments: i64,
+}
+
+#[derive(Template)]
+#[template(path = "unresolved.html")]
+struct UnresolvedPage {
+    user: User,
+    csrf: String,
+    demo: bool,
+    name: String,
+    slug: String,
+    options: Vec<String>,
+    items: Vec<QueueItem>,
+    flash: Option<String>,
+}
+
+/// The items the crowd could not settle, with their answer distributions.
+pub async fn unresolved(
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let user = current_user(&state, &session).await?;
+    let project = managed(&state, &user, &slug).await?;
+    let items = state
+        .store
+        .unresolved_items(project.id, 100)
+        .await?
+        .into_iter()
+        .map(|i| {
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&i.fields).unwrap_or_default();
+            QueueItem {
+                id: i.id,
+                external_id: i.external_id,
+                fields: map
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            v.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect(),
+                answers: i.answers.iter().map(|(a, c)| (a.to_owned(), c)).collect(),
+                judgments: i.judgments,
+            }
+        })
+        .collect();
+    let options = match project.answer() {
+        crate::domain::AnswerSpec::Choice { options } => options.clone(),
+        crate::domain::AnswerSpec::Text { .. } => Vec::new(),
+    };
+    let page = UnresolvedPage {
+        csrf: csrf_token(&session)?,
+        demo: state.demo,
+        name: project.config.name.clone(),
+        slug: project.config.slug.clone(),
+        options,
+        items,
+        flash: session.remove_as::<String>(FLASH_KEY).and_then(Result::ok),
+        user,
+    };
+    Ok(html(page.render()?))
+}
+
+#[derive(serde::Deserialize)]
+pub struct AdjudicateForm {
+    csrf: String,
+    item: i64,
+    /// A label picked from the distribution or the options…
+    label: Option<String>,
+    /// …or typed (text projects).
+    other: Option<String>,
+}
+
+/// Records the owner's final label; exported with status `adjudicated`.
+pub async fn adjudicate(
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+    form: web::Form<AdjudicateForm>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let user = current_user(&state, &session).await?;
+    let project = managed(&state, &user, &slug).await?;
+    let typed = form
+        .other
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let label = typed
+        .or(form.label.as_deref())
+        .ok_or_else(|| WebError::BadRequest("choose or type a label".into()))?;
+    let stored = state
+        .store
+        .adjudicate(&project, form.item, label, user.id, now_ms())
+        .await?;
+    tracing::info!(user_id = user.id, item = form.item, "adjudicated");
+    session
+        .insert(FLASH_KEY, format!("Labelled {stored:?}."))
+        .map_err(|e| WebError::Internal(format!("session: {e}")))?;
+    Ok(redirect(&format!("/o/{}/unresolved", project.config.slug)))
+}
