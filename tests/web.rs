@@ -653,3 +653,57 @@ async fn owners_adjudicate_unresolved_items_and_exports_say_so() {
     );
     db.finish().await;
 }
+
+#[actix_web::test]
+async fn owners_add_annotators_to_their_projects() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    let owner = user(s, "owner@example.com", Role::Owner).await;
+    user(s, "new@example.com", Role::Annotator).await;
+    let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
+    s.create_project(&config, Some(owner)).await.unwrap();
+    db.import_items(
+        &s.project_by_slug("leagues").await.unwrap(),
+        "item_id,name\n1,a\n",
+    )
+    .await;
+
+    let mut ann = browser!(db.store);
+    ann.login("new@example.com", "password1").await;
+    assert_eq!(
+        ann.get("/p/leagues/label").await.status,
+        404,
+        "not a member yet"
+    );
+    let csrf = ann.get("/").await.csrf();
+    let sneaky = ann
+        .post(
+            "/o/leagues/members",
+            &[("csrf", &csrf), ("email", "new@example.com")],
+        )
+        .await;
+    assert_eq!(sneaky.status, 404, "annotators cannot add themselves");
+
+    let mut b = browser!(db.store);
+    b.login("owner@example.com", "password1").await;
+    let csrf = b.get("/o/leagues").await.csrf();
+    b.post(
+        "/o/leagues/members",
+        &[("csrf", &csrf), ("email", "ghost@example.com")],
+    )
+    .await;
+    assert!(b.get("/o/leagues").await.body.contains("No active account"));
+    b.post(
+        "/o/leagues/members",
+        &[("csrf", &csrf), ("email", "New@Example.com")],
+    )
+    .await;
+    let dash = b.get("/o/leagues").await;
+    assert!(
+        dash.body.contains("new@example.com can now label"),
+        "{}",
+        dash.body
+    );
+    assert_eq!(ann.get("/p/leagues/label").await.status, 200, "member now");
+    db.finish().await;
+}

@@ -71,3 +71,16 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Names of a project's members, sorted.
+    pub async fn member_names(&self, project_id: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT u.name FROM project_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.project_id = $1 ORDER BY u.name",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

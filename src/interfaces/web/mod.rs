@@ -71,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/o/{slug}/items", web::post().to(owner::upload_items))
     .route("/o/{slug}/unresolved", web::get().to(owner::unresolved))
     .route("/o/{slug}/adjudicate", web::post().to(owner::adjudicate))
+    .route("/o/{slug}/members", web::post().to(owner::add_member))
     .default_service(web::to(not_found));
 }
 

@@ -90,6 +90,7 @@ struct DashboardPage {
     hourly_chart: String,
     judgments_last_hour: u64,
     flash: Option<String>,
+    members: Vec<String>,
 }
 
 struct AnnotatorRow {
@@ -178,6 +179,7 @@ pub async fn dashboard(
         hourly_chart,
         judgments_last_hour,
         flash: session.remove_as::<String>(FLASH_KEY).and_then(Result::ok),
+        members: state.store.member_names(project.id).await?,
         user,
     };
     Ok(html(page.render()?))
@@ -448,4 +450,34 @@ pub async fn adjudicate(
         .insert(FLASH_KEY, format!("Labelled {stored:?}."))
         .map_err(|e| WebError::Internal(format!("session: {e}")))?;
     Ok(redirect(&format!("/o/{}/unresolved", project.config.slug)))
+}
+
+#[derive(serde::Deserialize)]
+pub struct MemberForm {
+    csrf: String,
+    email: String,
+}
+
+/// Adds a login user to the project's annotators.
+pub async fn add_member(
+    state: web::Data<AppState>,
+    session: Session,
+    slug: web::Path<String>,
+    form: web::Form<MemberForm>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let user = current_user(&state, &session).await?;
+    let project = managed(&state, &user, &slug).await?;
+    let email = form.email.trim().to_lowercase();
+    let message = match state.store.user_by_name(&email).await? {
+        Some(member) if !member.external && !member.disabled => {
+            state.store.add_member(project.id, member.id).await?;
+            format!("{email} can now label this project.")
+        }
+        _ => format!("No active account {email:?}: an admin creates accounts first."),
+    };
+    session
+        .insert(FLASH_KEY, message)
+        .map_err(|e| WebError::Internal(format!("session: {e}")))?;
+    Ok(redirect(&format!("/o/{}", project.config.slug)))
 }
