@@ -20,7 +20,7 @@ pub fn bar_chart(title: &str, bars: &[Bar]) -> String {
     let bar_w = (slot * 0.7).max(1.0);
     let plot_h = height - pad_bottom - pad_top;
     let mut svg = format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\" preserveAspectRatio=\"none\"><title>{}</title>",
+        "<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\"><title>{}</title>",
         escape(title),
         escape(title)
     );
@@ -41,7 +41,7 @@ pub fn bar_chart(title: &str, bars: &[Bar]) -> String {
         if i % label_every == 0 {
             svg.push_str(&format!(
                 "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"middle\">{}</text>",
-                i as f64 * slot + slot / 2.0,
+                (i as f64 * slot + slot / 2.0).clamp(18.0, width - 18.0),
                 height - 8.0,
                 escape(&b.label)
             ));
