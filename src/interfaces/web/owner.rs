@@ -178,7 +178,7 @@ pub async fn dashboard(
         votes_chart,
         hourly_chart,
         judgments_last_hour,
-        flash: session.remove_as::<String>(FLASH_KEY).and_then(Result::ok),
+        flash: take_flash(&session),
         members: state.store.member_names(project.id).await?,
         user,
     };
@@ -260,6 +260,17 @@ pub async fn download(
 
 const FLASH_KEY: &str = "flash";
 
+/// A one-time message for the next page the user sees.
+fn set_flash(session: &Session, message: String) -> Result<(), WebError> {
+    session
+        .insert(FLASH_KEY, message)
+        .map_err(|e| WebError::Internal(format!("session: {e}")))
+}
+
+fn take_flash(session: &Session) -> Option<String> {
+    session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
+}
+
 /// Largest items file accepted from the browser.
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
 
@@ -318,9 +329,7 @@ pub async fn upload_items(
                 "{file_name}: {} rows read, {} items added, {} skipped as already present.",
                 summary.rows_read, summary.items_created, summary.skipped_present
             );
-            session
-                .insert(FLASH_KEY, message)
-                .map_err(|e| WebError::Internal(format!("session: {e}")))?;
+            set_flash(&session, message)?;
             Ok(redirect(&format!("/o/{}", project.config.slug)))
         }
         Err(Ok(message)) => {
@@ -407,7 +416,7 @@ pub async fn unresolved(
         slug: project.config.slug.clone(),
         options,
         items,
-        flash: session.remove_as::<String>(FLASH_KEY).and_then(Result::ok),
+        flash: take_flash(&session),
         user,
     };
     Ok(html(page.render()?))
@@ -446,9 +455,7 @@ pub async fn adjudicate(
         .adjudicate(&project, form.item, label, user.id, now_ms())
         .await?;
     tracing::info!(user_id = user.id, item = form.item, "adjudicated");
-    session
-        .insert(FLASH_KEY, format!("Labelled {stored:?}."))
-        .map_err(|e| WebError::Internal(format!("session: {e}")))?;
+    set_flash(&session, format!("Labelled {stored:?}."))?;
     Ok(redirect(&format!("/o/{}/unresolved", project.config.slug)))
 }
 
@@ -476,8 +483,6 @@ pub async fn add_member(
         }
         _ => format!("No active account {email:?}: an admin creates accounts first."),
     };
-    session
-        .insert(FLASH_KEY, message)
-        .map_err(|e| WebError::Internal(format!("session: {e}")))?;
+    set_flash(&session, message)?;
     Ok(redirect(&format!("/o/{}", project.config.slug)))
 }
