@@ -707,3 +707,112 @@ async fn owners_add_annotators_to_their_projects() {
     assert_eq!(ann.get("/p/leagues/label").await.status, 200, "member now");
     db.finish().await;
 }
+
+#[actix_web::test]
+async fn admins_create_users_reset_passwords_and_disable_accounts() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    user(s, "admin@example.com", Role::Admin).await;
+    user(s, "owner@example.com", Role::Owner).await;
+
+    let mut owner = browser!(db.store);
+    owner.login("owner@example.com", "password1").await;
+    assert_eq!(owner.get("/admin/users").await.status, 403);
+    let csrf = owner.get("/").await.csrf();
+    let denied = owner
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "x@example.com"),
+                ("role", "admin"),
+                ("password", "longenough"),
+            ],
+        )
+        .await;
+    assert_eq!(denied.status, 403, "only admins create users");
+
+    let mut b = browser!(db.store);
+    b.login("admin@example.com", "password1").await;
+    let page = b.get("/admin/users").await;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf();
+    let short = b
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "new@example.com"),
+                ("role", "annotator"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, 400);
+    b.post(
+        "/admin/users",
+        &[
+            ("csrf", &csrf),
+            ("email", "New@Example.com"),
+            ("role", "annotator"),
+            ("password", "first-password"),
+        ],
+    )
+    .await;
+    assert!(
+        b.get("/admin/users")
+            .await
+            .body
+            .contains("Created new@example.com (annotator)")
+    );
+
+    let new = s.user_by_name("new@example.com").await.unwrap().unwrap();
+    let mut fresh = browser!(db.store);
+    assert_eq!(
+        fresh
+            .login("new@example.com", "first-password")
+            .await
+            .status,
+        303
+    );
+    b.post(
+        &format!("/admin/users/{}/password", new.id),
+        &[("csrf", &csrf), ("password", "second-password")],
+    )
+    .await;
+    let mut again = browser!(db.store);
+    assert_eq!(
+        again
+            .login("new@example.com", "first-password")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        again
+            .login("new@example.com", "second-password")
+            .await
+            .status,
+        303
+    );
+
+    b.post(
+        &format!("/admin/users/{}/disabled", new.id),
+        &[("csrf", &csrf), ("disabled", "true")],
+    )
+    .await;
+    assert_eq!(
+        again.get("/").await.status,
+        303,
+        "disabled: logged out at the next request"
+    );
+    let me = s.user_by_name("admin@example.com").await.unwrap().unwrap();
+    let own = b
+        .post(
+            &format!("/admin/users/{}/disabled", me.id),
+            &[("csrf", &csrf), ("disabled", "true")],
+        )
+        .await;
+    assert_eq!(own.status, 400, "admins cannot lock themselves out");
+    db.finish().await;
+}

@@ -164,3 +164,18 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 }
+
+impl Store {
+    /// Enables or disables a login user; a disabled user loses access at their next request.
+    pub async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2 AND external = 0")
+            .bind(i64::from(disabled))
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("login user {user_id}")));
+        }
+        Ok(())
+    }
+}

@@ -215,3 +215,16 @@ pub fn html(body: String) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .body(body)
 }
+
+const FLASH_KEY: &str = "flash";
+
+/// A one-time message for the next page the user sees.
+pub fn set_flash(session: &Session, message: String) -> Result<(), WebError> {
+    session
+        .insert(FLASH_KEY, message)
+        .map_err(|e| WebError::Internal(format!("session: {e}")))
+}
+
+pub fn take_flash(session: &Session) -> Option<String> {
+    session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
+}

@@ -1,6 +1,7 @@
 //! The browser app: server-rendered pages (askama) on actix-web. Handlers stay thin: they
 //! check who is asking, call the store, and render.
 
+mod admin;
 mod annotate;
 mod auth;
 mod error;
@@ -72,6 +73,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/o/{slug}/unresolved", web::get().to(owner::unresolved))
     .route("/o/{slug}/adjudicate", web::post().to(owner::adjudicate))
     .route("/o/{slug}/members", web::post().to(owner::add_member))
+    .route("/admin/users", web::get().to(admin::users))
+    .route("/admin/users", web::post().to(admin::create))
+    .route(
+        "/admin/users/{id}/password",
+        web::post().to(admin::reset_password),
+    )
+    .route(
+        "/admin/users/{id}/disabled",
+        web::post().to(admin::set_disabled),
+    )
     .default_service(web::to(not_found));
 }
 

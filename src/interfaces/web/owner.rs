@@ -7,7 +7,7 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::auth::{check_csrf, csrf_token, current_user, html, redirect};
+use super::auth::{check_csrf, csrf_token, current_user, html, redirect, set_flash, take_flash};
 use super::{AppState, WebError};
 use crate::domain::chart::{Bar, bar_chart};
 use crate::interfaces::formats::export::{self, Cells, ProjectStats};
@@ -256,19 +256,6 @@ pub async fn download(
         ))
         .insert_header(("Cache-Control", "no-store"))
         .body(body))
-}
-
-const FLASH_KEY: &str = "flash";
-
-/// A one-time message for the next page the user sees.
-fn set_flash(session: &Session, message: String) -> Result<(), WebError> {
-    session
-        .insert(FLASH_KEY, message)
-        .map_err(|e| WebError::Internal(format!("session: {e}")))
-}
-
-fn take_flash(session: &Session) -> Option<String> {
-    session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
 }
 
 /// Largest items file accepted from the browser.
