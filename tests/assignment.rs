@@ -64,6 +64,12 @@ async fn leases_skips_and_releases() {
         );
         let r = s.submit(&p, l3.id, u1, "@x", "api", T0 + 5).await.unwrap();
         assert_eq!(r.outcome, Outcome::Pending);
+        let times = s.judgment_times(p.id).await.unwrap();
+        assert_eq!(
+            times,
+            [("annotator1@example.com".to_owned(), vec![T0 + 5])],
+            "{backend}"
+        );
         assert_eq!(
             s.next_item(&p, u1, T0 + 6).await.unwrap(),
             None,

@@ -422,6 +422,7 @@ async fn owners_see_only_their_dashboards_and_downloads_are_spreadsheet_safe() {
     let dash = b.get("/o/leagues").await;
     assert_eq!(dash.status, 200);
     assert!(dash.body.contains("<svg"), "server-rendered charts");
+    assert!(dash.body.contains("Median time per item"));
     assert!(dash.body.contains("w1") && dash.body.contains("Krippendorff"));
     let labels = b.get("/o/leagues/download/labels.csv").await;
     assert_eq!(labels.status, 200);

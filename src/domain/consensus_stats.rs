@@ -136,3 +136,45 @@ mod tests {
         assert_eq!(k, cohen_kappa(&[("a", "a"), ("b", "b")]));
     }
 }
+
+/// An annotator's typical time per item: the median gap between consecutive judgments (times in
+/// unix ms, sorted), ignoring gaps longer than `max_gap_ms` (breaks between sessions). `None`
+/// with fewer than two judgments in a session.
+pub fn median_seconds_per_item(times: &[i64], max_gap_ms: i64) -> Option<f64> {
+    let mut gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|g| (0..=max_gap_ms).contains(g))
+        .collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    gaps.sort_unstable();
+    let mid = gaps.len() / 2;
+    let median_ms = if gaps.len() % 2 == 1 {
+        gaps[mid] as f64
+    } else {
+        (gaps[mid - 1] + gaps[mid]) as f64 / 2.0
+    };
+    Some(median_ms / 1000.0)
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::median_seconds_per_item;
+
+    #[test]
+    fn median_gap_ignores_breaks() {
+        assert_eq!(median_seconds_per_item(&[], 600_000), None);
+        assert_eq!(median_seconds_per_item(&[5_000], 600_000), None);
+        assert_eq!(
+            median_seconds_per_item(&[0, 4_000, 10_000, 13_000], 600_000),
+            Some(4.0)
+        );
+        // A two-hour break is not time spent on an item.
+        assert_eq!(
+            median_seconds_per_item(&[0, 2_000, 7_200_000, 7_204_000], 600_000),
+            Some(3.0)
+        );
+    }
+}

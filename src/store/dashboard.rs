@@ -61,3 +61,30 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Times (unix ms) of each annotator's judgments made in the app (not imported), by
+    /// annotator name, each list sorted.
+    pub async fn judgment_times(
+        &self,
+        project_id: i64,
+    ) -> Result<Vec<(String, Vec<i64>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.name, j.created_at FROM judgments j JOIN users u ON u.id = j.annotator_id \
+             WHERE j.project_id = $1 AND j.source <> 'import' ORDER BY u.name, j.created_at",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<(String, Vec<i64>)> = Vec::new();
+        for r in &rows {
+            let name: String = r.try_get("name")?;
+            let at: i64 = r.try_get("created_at")?;
+            match out.last_mut() {
+                Some((last, times)) if *last == name => times.push(at),
+                _ => out.push((name, vec![at])),
+            }
+        }
+        Ok(out)
+    }
+}

@@ -10,6 +10,7 @@ use askama::Template;
 use super::auth::{check_csrf, csrf_token, current_user, html, redirect, set_flash, take_flash};
 use super::{AppState, WebError};
 use crate::domain::chart::{Bar, bar_chart};
+use crate::domain::consensus_stats::median_seconds_per_item;
 use crate::interfaces::formats::export::{self, Cells, ProjectStats};
 use crate::store::{NoProgress, Project, Role, User, now_ms};
 
@@ -98,6 +99,8 @@ struct AnnotatorRow {
     judgments: u64,
     agreement: String,
     kappa: String,
+    /// Median seconds per item in the app; "–" for imported work.
+    pace: String,
 }
 
 fn decimal(v: Option<f64>) -> String {
@@ -115,6 +118,7 @@ pub async fn dashboard(
         .await
         .map_err(|e| WebError::Internal(format!("{e:?}")))?;
     let histogram = state.store.vote_histogram(project.id).await?;
+    let times = state.store.judgment_times(project.id).await?;
     let votes_chart = bar_chart(
         "Items by votes for their leading answer",
         &(0..=project.rule().max())
@@ -171,6 +175,11 @@ pub async fn dashboard(
                 judgments: a.judgments,
                 agreement: decimal(a.agreement_with_consensus),
                 kappa: decimal(a.cohen_kappa_vs_consensus),
+                pace: times
+                    .iter()
+                    .find(|(name, _)| *name == a.annotator)
+                    .and_then(|(_, t)| median_seconds_per_item(t, 10 * 60 * 1000))
+                    .map_or_else(|| "–".into(), |s| format!("{s:.1} s")),
             })
             .collect(),
         stats,
