@@ -90,6 +90,36 @@ where
             .await
     }
 
+    /// Posts a multipart form with a CSRF token and one file, as the upload form does.
+    async fn upload(&mut self, path: &str, csrf: &str, file_name: &str, content: &[u8]) -> Page {
+        let boundary = "----quorum-test-boundary";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.send(
+            test::TestRequest::post()
+                .uri(path)
+                .insert_header((
+                    "Content-Type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                ))
+                .set_payload(body),
+        )
+        .await
+    }
+
     async fn login(&mut self, email: &str, password: &str) -> Page {
         let csrf = self.get("/login").await.csrf();
         self.post(
@@ -445,24 +475,6 @@ async fn owners_see_only_their_dashboards_and_downloads_are_spreadsheet_safe() {
     db.finish().await;
 }
 
-fn multipart(csrf: &str, file_name: &str, content: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "----quorum-test-boundary";
-    let mut body = Vec::new();
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(content);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 #[actix_web::test]
 async fn owners_upload_items_all_or_nothing() {
     let db = TestDb::sqlite().await;
@@ -475,13 +487,12 @@ async fn owners_upload_items_all_or_nothing() {
     b.login("owner@example.com", "password1").await;
     let csrf = b.get("/o/leagues").await.csrf();
 
-    let (ct, body) = multipart(&csrf, "bad.csv", b"item_id,name\n1,ok\n2,caf\xe9\n");
     let page = b
-        .send(
-            test::TestRequest::post()
-                .uri("/o/leagues/items")
-                .insert_header(("Content-Type", ct))
-                .set_payload(body),
+        .upload(
+            "/o/leagues/items",
+            &csrf,
+            "bad.csv",
+            b"item_id,name\n1,ok\n2,caf\xe9\n",
         )
         .await;
     assert_eq!(page.status, 422);
@@ -496,24 +507,22 @@ async fn owners_upload_items_all_or_nothing() {
         "nothing imported"
     );
 
-    let (ct, body) = multipart("forged", "items.csv", b"item_id,name\n1,a\n");
     let page = b
-        .send(
-            test::TestRequest::post()
-                .uri("/o/leagues/items")
-                .insert_header(("Content-Type", ct))
-                .set_payload(body),
+        .upload(
+            "/o/leagues/items",
+            "forged",
+            "items.csv",
+            b"item_id,name\n1,a\n",
         )
         .await;
     assert_eq!(page.status, 403, "CSRF checked on uploads");
 
-    let (ct, body) = multipart(&csrf, "items.csv", b"item_id,name\n1,a\n2,b\n");
     let page = b
-        .send(
-            test::TestRequest::post()
-                .uri("/o/leagues/items")
-                .insert_header(("Content-Type", ct.clone()))
-                .set_payload(body.clone()),
+        .upload(
+            "/o/leagues/items",
+            &csrf,
+            "items.csv",
+            b"item_id,name\n1,a\n2,b\n",
         )
         .await;
     assert_eq!(page.location.as_deref(), Some("/o/leagues"));
@@ -528,28 +537,19 @@ async fn owners_upload_items_all_or_nothing() {
     let mut rival = browser!(db.store);
     rival.login("rival@example.com", "password1").await;
     let rival_csrf = rival.get("/o").await.csrf();
-    let (ct, body) = multipart(&rival_csrf, "items.csv", b"item_id,name\n3,c\n");
     let page = rival
-        .send(
-            test::TestRequest::post()
-                .uri("/o/leagues/items")
-                .insert_header(("Content-Type", ct))
-                .set_payload(body),
+        .upload(
+            "/o/leagues/items",
+            &rival_csrf,
+            "items.csv",
+            b"item_id,name\n3,c\n",
         )
         .await;
     assert_eq!(page.status, 404, "not their project");
 
     let mut huge = b"item_id,name\n".to_vec();
     huge.resize(quorum::interfaces::web::MAX_UPLOAD_BYTES + 1024, b'x');
-    let (ct, body) = multipart(&csrf, "huge.csv", &huge);
-    let page = b
-        .send(
-            test::TestRequest::post()
-                .uri("/o/leagues/items")
-                .insert_header(("Content-Type", ct))
-                .set_payload(body),
-        )
-        .await;
+    let page = b.upload("/o/leagues/items", &csrf, "huge.csv", &huge).await;
     assert_eq!(page.status, 413, "{}", page.body);
     assert_eq!(s.project_counts(p.id).await.unwrap().items, 2);
     db.finish().await;

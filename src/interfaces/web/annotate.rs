@@ -84,19 +84,20 @@ pub async fn label_page(
     session: Session,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    render_label(&state, &session, &slug, None).await
+    let user = current_user(&state, &session).await?;
+    let project = labelable(&state, &user, &slug).await?;
+    render_label(&state, &session, user, &project, None).await
 }
 
 async fn render_label(
     state: &AppState,
     session: &Session,
-    slug: &str,
+    user: User,
+    project: &Project,
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
-    let user = current_user(state, session).await?;
-    let project = labelable(state, &user, slug).await?;
     let now = now_ms();
-    let Some(lease) = state.store.next_item(&project, user.id, now).await? else {
+    let Some(lease) = state.store.next_item(project, user.id, now).await? else {
         let page = DonePage {
             csrf: csrf_token(session)?,
             demo: state.demo,
@@ -184,13 +185,10 @@ pub async fn submit(
         .await
     {
         Ok(_) => Ok(redirect(&format!("/p/{}/label", project.config.slug))),
-        // A bad answer keeps the annotator on their item, with the reason.
-        Err(crate::store::StoreError::Invalid(m)) => {
-            render_label(&state, &session, &slug, Some(m)).await
-        }
-        // An expired or used lease: the next item is the useful answer.
-        Err(crate::store::StoreError::Conflict(m)) => {
-            render_label(&state, &session, &slug, Some(m)).await
+        // A bad answer keeps the annotator on their item (an expired or used lease moves them
+        // to the next one), with the reason.
+        Err(crate::store::StoreError::Invalid(m) | crate::store::StoreError::Conflict(m)) => {
+            render_label(&state, &session, user, &project, Some(m)).await
         }
         Err(e) => Err(e.into()),
     }

@@ -19,11 +19,7 @@ pub fn render(markdown: &str) -> String {
             id,
         }) => Event::Start(Tag::Link {
             link_type,
-            dest_url: if safe_url(&dest_url) {
-                dest_url
-            } else {
-                "#".into()
-            },
+            dest_url: safe_or_dead(dest_url),
             title,
             id,
         }),
@@ -34,11 +30,7 @@ pub fn render(markdown: &str) -> String {
             id,
         }) => Event::Start(Tag::Image {
             link_type,
-            dest_url: if safe_url(&dest_url) {
-                dest_url
-            } else {
-                "#".into()
-            },
+            dest_url: safe_or_dead(dest_url),
             title,
             id,
         }),
@@ -47,6 +39,11 @@ pub fn render(markdown: &str) -> String {
     let mut out = String::with_capacity(markdown.len() * 2);
     html::push_html(&mut out, parser);
     out
+}
+
+/// The URL itself when its scheme is safe, else a link to nowhere.
+fn safe_or_dead(url: pulldown_cmark::CowStr<'_>) -> pulldown_cmark::CowStr<'_> {
+    if safe_url(&url) { url } else { "#".into() }
 }
 
 fn safe_url(url: &str) -> bool {
