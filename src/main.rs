@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use quorum::interfaces::cli::{Cli, Command, run};
+use quorum::interfaces::cli::{Cli, Command, run, settings};
 use tracing_subscriber::fmt::format::FmtSpan;
 
 /// sqlx's SQLite worker thread allocates every row value and the async thread frees it; glibc's
@@ -19,8 +19,16 @@ async fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    // A server logs every request (method, path, status, latency, request id) when its span
-    // closes; a command-line run only warns.
+    // Flags, then QUORUM_* variables, then the --config file, then defaults.
+    let settings = match settings(&cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A server logs every request (method, path, status, latency, request id, user id) when
+    // its span closes; a command-line run only warns.
     let serving = matches!(
         cli.command,
         Command::Serve { .. }
@@ -34,11 +42,15 @@ async fn main() -> ExitCode {
     } else {
         "warn"
     };
+    let filter = match settings.log_filter(default_filter) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QUORUM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
+        .with_env_filter(filter)
         .with_span_events(if serving {
             FmtSpan::CLOSE
         } else {
@@ -47,7 +59,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(cli).await {
+    match run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -219,6 +219,70 @@ fn invalid_config_names_the_key_and_creates_nothing() {
 }
 
 #[test]
+fn project_update_re_evaluates_items_or_changes_nothing() {
+    let env = Env::new();
+    let toml = std::fs::read_to_string(seed("leagues.toml")).unwrap();
+    let path = env.write("leagues.toml", &toml);
+    env.ok(&["project", "create", "--config", path.to_str().unwrap()]);
+    let slug = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("slug = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let items = env.write("items.csv", "item_id,name\na,A\nb,B\n");
+    env.ok(&[
+        "items",
+        "import",
+        "--project",
+        &slug,
+        items.to_str().unwrap(),
+    ]);
+    let judgments = env.write(
+        "j.csv",
+        "item_id,annotator,answer\na,w1,nba\na,w2,nba\nb,w1,nfl\nb,w2,nfl\n",
+    );
+    env.ok(&[
+        "judgments",
+        "import",
+        "--project",
+        &slug,
+        judgments.to_str().unwrap(),
+    ]);
+    assert!(env.ok(&["project", "show", &slug]).contains("resolved 2"));
+
+    let stricter = env.write(
+        "stricter.toml",
+        &toml
+            .replace("agree = 2", "agree = 3")
+            .replace("max = 3", "max = 5"),
+    );
+    let out = env.ok(&["project", "update", "--config", stricter.to_str().unwrap()]);
+    assert!(
+        out.contains("resolved 2 -> 0") && out.contains("pending 0 -> 2"),
+        "{out}"
+    );
+    let show = env.ok(&["project", "show", &slug]);
+    assert!(
+        show.contains("agree = 3") && show.contains("pending 2"),
+        "{show}"
+    );
+
+    let too_small = env.write(
+        "small.toml",
+        &toml
+            .replace("agree = 2", "agree = 1")
+            .replace("max = 3", "max = 1"),
+    );
+    let err = env.fails(&["project", "update", "--config", too_small.to_str().unwrap()]);
+    assert!(
+        err.contains("small.toml") && err.contains("already has 2 judgments"),
+        "{err}"
+    );
+    assert_eq!(env.ok(&["project", "show", &slug]), show, "nothing changed");
+}
+
+#[test]
 fn bad_csv_fails_with_file_line_and_column_and_changes_nothing() {
     let env = Env::new();
     env.ok(&["project", "create", "--config", &seed("leagues.toml")]);
@@ -404,4 +468,282 @@ fn postgres_urls_work_for_every_command() {
         "{labels}"
     );
     psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
+/// `quorum ARGS` in the test's directory with none of the settings variables of the outer
+/// environment, plus `vars`: the settings file alone decides what they leave out.
+fn quorum_with(env: &Env, vars: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quorum"));
+    cmd.args(args).current_dir(env.dir.path());
+    for var in [
+        "QUORUM_DATABASE_URL",
+        "QUORUM_CONFIG",
+        "QUORUM_LOG",
+        "QUORUM_BIND",
+        "QUORUM_SECURE_COOKIES",
+        "QUORUM_SESSION_KEY",
+        "QUORUM_SESSION_KEY_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(vars.iter().copied());
+    cmd
+}
+
+fn output(mut cmd: Command) -> (bool, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run quorum");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_file_gives_the_database_and_flags_and_environment_override_it() {
+    let env = Env::new();
+    env.write("quorum.toml", "database = \"sqlite://from-file.db\"\n");
+    let (ok, _, err) = output(quorum_with(
+        &env,
+        &[],
+        &[
+            "--config",
+            "quorum.toml",
+            "project",
+            "create",
+            "--config",
+            &seed("leagues.toml"),
+        ],
+    ));
+    assert!(ok, "{err}");
+    assert!(env.path("from-file.db").exists());
+    let list = |vars: &[(&str, &str)], args: &[&str]| {
+        let (ok, out, err) = output(quorum_with(&env, vars, args));
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    // The file, named by the flag or by QUORUM_CONFIG.
+    assert!(list(&[], &["--config", "quorum.toml", "project", "list"]).contains("leagues"));
+    assert!(list(&[("QUORUM_CONFIG", "quorum.toml")], &["project", "list"]).contains("leagues"));
+    // The environment beats the file, and a flag beats both.
+    let other = [("QUORUM_DATABASE_URL", "sqlite://from-env.db")];
+    assert!(
+        list(&other, &["--config", "quorum.toml", "project", "list"]).contains("no projects yet")
+    );
+    assert!(env.path("from-env.db").exists());
+    let flag = [
+        "--config",
+        "quorum.toml",
+        "project",
+        "list",
+        "--database",
+        "sqlite://from-file.db",
+    ];
+    assert!(list(&other, &flag).contains("leagues"));
+}
+
+#[test]
+fn config_file_errors_name_the_file_the_line_and_the_key() {
+    let env = Env::new();
+    env.write(
+        "quorum.toml",
+        "database = \"sqlite://q.db\"\n\n[server]\nbind = \"127.0.0.1:0\"\nsecure_cookie = true\n",
+    );
+    let (ok, _, err) = output(quorum_with(
+        &env,
+        &[],
+        &["--config", "quorum.toml", "project", "list"],
+    ));
+    assert!(!ok);
+    assert!(
+        err.contains("quorum.toml")
+            && err.contains("line 5")
+            && err.contains("unknown field `secure_cookie`"),
+        "{err}"
+    );
+    let (ok, _, err) = output(quorum_with(
+        &env,
+        &[("QUORUM_CONFIG", "missing.toml")],
+        &["migrate"],
+    ));
+    assert!(!ok);
+    assert!(
+        err.contains("reading the configuration file missing.toml"),
+        "{err}"
+    );
+    assert!(!env.path("q.db").exists(), "nothing was opened");
+}
+
+/// One HTTP/1.1 exchange on a fresh connection; the whole response as text.
+#[cfg(unix)]
+fn http(addr: &str, request: String) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("receive");
+    response
+}
+
+#[cfg(unix)]
+fn session_cookie(response: &str) -> String {
+    let line = response
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: quorum_session=")
+        })
+        .unwrap_or_else(|| panic!("no session cookie in {response}"));
+    line["set-cookie: ".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// `serve` takes its address, cookie flag, session key and database from the file, and logs
+/// every request with its user id once the user is known.
+#[cfg(unix)]
+#[test]
+fn serve_reads_the_config_file_and_logs_the_user_of_each_request() {
+    use std::io::BufRead;
+    let env = Env::new();
+    // 64 zero bytes, in base64 broken over two lines as `openssl rand -base64 64` prints it.
+    env.write(
+        "session.key",
+        &format!("{}\n{}==\n", "A".repeat(64), "A".repeat(22)),
+    );
+    env.write(
+        "quorum.toml",
+        "database = \"sqlite://served.db\"\n\n[server]\nbind = \"127.0.0.1:0\"\n\
+         secure_cookies = true\nsession_key_file = \"session.key\"\n",
+    );
+    let mut add = quorum_with(
+        &env,
+        &[],
+        &[
+            "--config",
+            "quorum.toml",
+            "user",
+            "add",
+            "--email",
+            "a@example.com",
+            "--role",
+            "annotator",
+        ],
+    );
+    let mut child = add
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"password1\n")
+        .unwrap();
+    let added = child.wait_with_output().unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let added = String::from_utf8(added.stdout).unwrap();
+    let user_id = added
+        .trim()
+        .rsplit("(id ")
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .to_owned();
+
+    let mut server = quorum_with(&env, &[], &["serve", "--config", "quorum.toml"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn quorum serve");
+    let mut first = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .expect("the serving line");
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+
+    let login_page = http(
+        &addr,
+        format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    );
+    let cookie_line = login_page
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(cookie_line.contains("Secure"), "{cookie_line}");
+    let anonymous = session_cookie(&login_page);
+    let csrf = login_page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token")
+        .to_owned();
+    let form = format!("email=a%40example.com&password=password1&csrf={csrf}");
+    let logged_in = http(
+        &addr,
+        format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nCookie: {anonymous}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    assert!(logged_in.starts_with("HTTP/1.1 303"), "{logged_in}");
+    let cookie = session_cookie(&logged_in);
+    let home = http(
+        &addr,
+        format!("GET / HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(home.starts_with("HTTP/1.1 200"), "{home}");
+
+    // SIGTERM: a graceful stop, after which every log line has been written.
+    // SAFETY: signalling the child this test started, by its id.
+    unsafe {
+        libc::kill(server.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log).unwrap();
+    server.wait().unwrap();
+    let request_line = |method: &str, target: &str| {
+        log.lines()
+            .find(|l| {
+                l.contains(&format!("http.method={method} "))
+                    && l.contains(&format!("http.target={target} "))
+                    && l.contains("close")
+            })
+            .unwrap_or_else(|| panic!("no log line for {method} {target} in:\n{log}"))
+            .to_owned()
+    };
+    let home_line = request_line("GET", "/");
+    for field in [
+        format!("user_id={user_id} "),
+        "http.status_code=200".to_owned(),
+        "request_id=".to_owned(),
+        "time.busy=".to_owned(),
+    ] {
+        assert!(home_line.contains(&field), "{field} missing: {home_line}");
+    }
+    assert!(
+        request_line("POST", "/login").contains(&format!("user_id={user_id} ")),
+        "the login request is logged with the user it logged in"
+    );
+    assert!(
+        !request_line("GET", "/login").contains("user_id="),
+        "anonymous requests have no user id"
+    );
 }

@@ -817,3 +817,229 @@ async fn admins_create_users_reset_passwords_and_disable_accounts() {
     assert_eq!(own.status, 400, "admins cannot lock themselves out");
     db.finish().await;
 }
+
+/// A form given as owned pairs, as the test browser posts it.
+fn pairs(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[actix_web::test]
+async fn owners_create_and_edit_projects_and_a_new_rule_re_decides_items() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    user(s, "owner@example.com", Role::Owner).await;
+    user(s, "rival@example.com", Role::Owner).await;
+    user(s, "ann@example.com", Role::Annotator).await;
+
+    let mut anonymous = browser!(db.store);
+    assert_eq!(
+        anonymous.get("/o/new").await.location.as_deref(),
+        Some("/login")
+    );
+    let mut ann = browser!(db.store);
+    ann.login("ann@example.com", "password1").await;
+    assert_eq!(ann.get("/o/new").await.status, 403);
+    let csrf = ann.get("/").await.csrf();
+    let form = |csrf: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.to_owned()),
+            ("name".into(), "Leagues <script>alert(1)</script>".into()),
+            ("slug".into(), "leagues".into()),
+            ("instructions".into(), "Pick the **league**.".into()),
+            ("kind".into(), "choice".into()),
+            ("options".into(), "nba\r\nnfl\r\n\r\nmlb\r\n".into()),
+            ("agree".into(), "2".into()),
+            ("max".into(), "3".into()),
+            ("stop".into(), "early".into()),
+            ("lease_minutes".into(), "15".into()),
+        ]
+    };
+    let sent = form(&csrf);
+    let body = pairs(&sent);
+    assert_eq!(
+        ann.post("/o/new", &body).await.status,
+        403,
+        "annotators cannot create"
+    );
+
+    let mut b = browser!(db.store);
+    b.login("owner@example.com", "password1").await;
+    let new = b.get("/o/new").await;
+    assert_eq!(new.status, 200);
+    assert!(new.body.contains("name=\"agree\"") && new.body.contains("name=\"norm_casefold\""));
+    let csrf = new.csrf();
+
+    // Without a valid CSRF token: refused, nothing created.
+    let forged = form("forged");
+    let body = pairs(&forged);
+    assert_eq!(b.post("/o/new", &body).await.status, 403);
+
+    // Invalid settings: 422, the form again with what was typed and the error at its field.
+    let mut bad = form(&csrf);
+    bad[7].1 = "1".into(); // 2 of 1
+    let body = pairs(&bad);
+    let page = b.post("/o/new", &body).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.body.contains("quorum.agree") || page.body.contains("quorum.max"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("aria-invalid=\"true\""));
+    assert!(
+        page.body
+            .contains("Leagues &#60;script&#62;alert(1)&#60;/script&#62;"),
+        "typed values are kept, escaped"
+    );
+    assert!(!page.body.contains("<script>alert(1)"));
+    let mut not_a_number = form(&csrf);
+    not_a_number[6].1 = "two".into();
+    let body = pairs(&not_a_number);
+    let page = b.post("/o/new", &body).await;
+    assert_eq!(page.status, 422);
+    assert!(
+        page.body.contains("Agree (K) must be a whole number"),
+        "{}",
+        page.body
+    );
+    assert!(
+        s.list_projects().await.unwrap().is_empty(),
+        "nothing created"
+    );
+
+    // Valid: created, owned by the owner, with exactly the typed settings.
+    let good = form(&csrf);
+    let body = pairs(&good);
+    let created = b.post("/o/new", &body).await;
+    assert_eq!(
+        created.location.as_deref(),
+        Some("/o/leagues"),
+        "{}",
+        created.body
+    );
+    let p = s.project_by_slug("leagues").await.unwrap();
+    assert_eq!(
+        p.owner_id,
+        s.user_by_name("owner@example.com")
+            .await
+            .unwrap()
+            .map(|u| u.id)
+    );
+    assert_eq!(
+        p.config.to_toml(),
+        "name = \"Leagues <script>alert(1)</script>\"\nslug = \"leagues\"\ninstructions = \"Pick the **league**.\"\n\n\
+         [answer]\nkind = \"choice\"\noptions = [\"nba\", \"nfl\", \"mlb\"]\n\n\
+         [quorum]\nagree = 2\nmax = 3\nstop = \"early\"\n\n[assignment]\nlease_minutes = 15\n"
+    );
+    let dash = b.get("/o/leagues").await;
+    assert!(
+        dash.body.contains("Created Leagues &#60;script&#62;"),
+        "flash"
+    );
+    // The same slug again is refused at the slug field.
+    let page = b.post("/o/new", &body).await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("already exists"));
+
+    // Work arrives: item a resolves under 2 of 3.
+    db.import_items(&p, "item_id,name\na,A\nb,B\n").await;
+    db.import_judgments(
+        &p,
+        "item_id,annotator,answer\na,w1,nba\na,w2,nba\nb,w1,nfl\n",
+    )
+    .await
+    .unwrap();
+
+    // Others cannot open or post the settings.
+    let mut rival = browser!(db.store);
+    rival.login("rival@example.com", "password1").await;
+    assert_eq!(rival.get("/o/leagues/settings").await.status, 404);
+    assert_eq!(ann.get("/o/leagues/settings").await.status, 404);
+    let rcsrf = rival.get("/o").await.csrf();
+    assert_eq!(
+        rival
+            .post(
+                "/o/leagues/settings",
+                &[("csrf", rcsrf.as_str()), ("name", "mine")]
+            )
+            .await
+            .status,
+        404
+    );
+
+    // The edit form shows the stored settings; the slug is read-only.
+    let edit = b.get("/o/leagues/settings").await;
+    assert_eq!(edit.status, 200);
+    assert!(
+        edit.body.contains("nba\nnfl\nmlb</textarea>"),
+        "{}",
+        edit.body
+    );
+    assert!(edit.body.contains("readonly"));
+    assert!(edit.body.contains("This project has 3 judgment(s)"));
+    let version_at = edit.body.find("name=\"version\" value=\"").unwrap() + 22;
+    let version =
+        edit.body[version_at..version_at + edit.body[version_at..].find('"').unwrap()].to_owned();
+    let csrf = edit.csrf();
+    let settings = |agree: &str, max: &str, stop: &str, options: &str, version: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("version".into(), version.to_owned()),
+            ("name".into(), "Leagues".into()),
+            ("slug".into(), "ignored".into()),
+            ("instructions".into(), "Pick the league.".into()),
+            ("kind".into(), "choice".into()),
+            ("options".into(), options.to_owned()),
+            ("agree".into(), agree.to_owned()),
+            ("max".into(), max.to_owned()),
+            ("stop".into(), stop.to_owned()),
+            ("lease_minutes".into(), "10".into()),
+        ]
+    };
+    // Without a valid CSRF token: refused.
+    let mut forged = settings("3", "5", "fixed", "nba\nnfl\nmlb", &version);
+    forged[0].1 = "forged".into();
+    let body = pairs(&forged);
+    assert_eq!(b.post("/o/leagues/settings", &body).await.status, 403);
+    // Dropping an option that stored answers use: refused, nothing changes.
+    let drop_nfl = settings("2", "3", "early", "nba\nmlb", &version);
+    let body = pairs(&drop_nfl);
+    let page = b.post("/o/leagues/settings", &body).await;
+    assert_eq!(page.status, 422);
+    assert!(
+        page.body.contains("would not fit the new answer schema"),
+        "{}",
+        page.body
+    );
+    assert_eq!(s.project_by_slug("leagues").await.unwrap(), p);
+
+    // 3 of 5, fixed: item a is pending again; the slug stayed.
+    let stricter = settings("3", "5", "fixed", "nba\nnfl\nmlb", &version);
+    let body = pairs(&stricter);
+    let saved = b.post("/o/leagues/settings", &body).await;
+    assert_eq!(
+        saved.location.as_deref(),
+        Some("/o/leagues"),
+        "{}",
+        saved.body
+    );
+    let dash = b.get("/o/leagues").await;
+    assert!(
+        dash.body
+            .contains("Re-evaluated 2 item(s) with judgments: now 0 resolved (was 1)"),
+        "{}",
+        dash.body
+    );
+    assert!(dash.body.contains("3 of at most 5 must agree, stop fixed"));
+    let p2 = s.project_by_slug("leagues").await.unwrap();
+    assert_eq!(
+        (p2.rule().agree(), p2.rule().max(), p2.slug()),
+        (3, 5, "leagues")
+    );
+    assert_eq!(s.project_counts(p2.id).await.unwrap().resolved, 0);
+    // The form from before that save is stale now: refused instead of undoing it.
+    let page = b.post("/o/leagues/settings", &body).await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("Someone changed this project"));
+    db.finish().await;
+}

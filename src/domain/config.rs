@@ -155,11 +155,74 @@ struct RawAssignment {
     lease_minutes: Option<i64>,
 }
 
+/// A configuration as entered, not yet validated: what a TOML file or the browser's project
+/// form holds. [`ProjectDraft::validate`] is the one place the rules live, so both front ends
+/// accept and refuse exactly the same settings, with errors naming the same TOML keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectDraft {
+    pub name: String,
+    pub slug: String,
+    pub instructions: String,
+    /// `"choice"` or `"text"`.
+    pub kind: String,
+    pub options: Option<Vec<String>>,
+    pub normalize: Option<Vec<String>>,
+    pub agree: i64,
+    pub max: i64,
+    /// `"early"` or `"fixed"`.
+    pub stop: String,
+    pub lease_minutes: Option<i64>,
+}
+
+impl From<&ProjectConfig> for ProjectDraft {
+    fn from(c: &ProjectConfig) -> ProjectDraft {
+        let (options, normalize) = match &c.answer {
+            AnswerSpec::Choice { options } => (Some(options.clone()), None),
+            AnswerSpec::Text { normalize } => (
+                None,
+                Some(normalize.iter().map(|n| n.name().to_owned()).collect()),
+            ),
+        };
+        ProjectDraft {
+            name: c.name.clone(),
+            slug: c.slug.clone(),
+            instructions: c.instructions.clone(),
+            kind: c.answer.kind().to_owned(),
+            options,
+            normalize,
+            agree: i64::from(c.rule.agree()),
+            max: i64::from(c.rule.max()),
+            stop: c.rule.stop().as_str().to_owned(),
+            lease_minutes: Some(i64::from(c.lease_seconds / 60)),
+        }
+    }
+}
+
 impl ProjectConfig {
     /// Parses and validates a TOML project configuration.
     pub fn from_toml(text: &str) -> Result<ProjectConfig, ConfigError> {
         let raw: RawConfig = toml::from_str(text)
             .map_err(|e| ConfigError::Syntax(e.to_string().trim().to_owned()))?;
+        ProjectDraft {
+            name: raw.name,
+            slug: raw.slug,
+            instructions: raw.instructions,
+            kind: raw.answer.kind,
+            options: raw.answer.options,
+            normalize: raw.answer.normalize,
+            agree: raw.quorum.agree,
+            max: raw.quorum.max,
+            stop: raw.quorum.stop,
+            lease_minutes: raw.assignment.lease_minutes,
+        }
+        .validate()
+    }
+}
+
+impl ProjectDraft {
+    /// Checks every setting; the first problem found names its TOML key.
+    pub fn validate(self) -> Result<ProjectConfig, ConfigError> {
+        let raw = self;
         let name = raw.name.trim().to_owned();
         if name.is_empty() {
             return Err(ConfigError::invalid("name", "must not be empty"));
@@ -171,15 +234,15 @@ impl ProjectConfig {
             ));
         }
         validate_slug(&raw.slug)?;
-        let answer = match raw.answer.kind.as_str() {
+        let answer = match raw.kind.as_str() {
             "choice" => {
-                if raw.answer.normalize.is_some() {
+                if raw.normalize.is_some() {
                     return Err(ConfigError::invalid(
                         "answer.normalize",
                         "only applies to kind = \"text\"; choice answers match their options",
                     ));
                 }
-                let options = raw.answer.options.ok_or_else(|| {
+                let options = raw.options.ok_or_else(|| {
                     ConfigError::invalid(
                         "answer.options",
                         "a choice project needs a list of options, e.g. options = [\"nba\", \"nfl\"]",
@@ -190,14 +253,14 @@ impl ProjectConfig {
                 }
             }
             "text" => {
-                if raw.answer.options.is_some() {
+                if raw.options.is_some() {
                     return Err(ConfigError::invalid(
                         "answer.options",
                         "only applies to kind = \"choice\"",
                     ));
                 }
                 let mut pipeline = Vec::new();
-                for (i, n) in raw.answer.normalize.unwrap_or_default().iter().enumerate() {
+                for (i, n) in raw.normalize.unwrap_or_default().iter().enumerate() {
                     let parsed = Normalizer::parse(n).ok_or_else(|| {
                         ConfigError::invalid(
                             &format!("answer.normalize[{i}]"),
@@ -234,14 +297,14 @@ impl ProjectConfig {
                 ));
             }
         };
-        let stop = StopMode::parse(&raw.quorum.stop).ok_or_else(|| {
+        let stop = StopMode::parse(&raw.stop).ok_or_else(|| {
             ConfigError::invalid(
                 "quorum.stop",
-                format!("must be \"early\" or \"fixed\", got {:?}", raw.quorum.stop),
+                format!("must be \"early\" or \"fixed\", got {:?}", raw.stop),
             )
         })?;
-        let agree = to_u32("quorum.agree", raw.quorum.agree)?;
-        let max = to_u32("quorum.max", raw.quorum.max)?;
+        let agree = to_u32("quorum.agree", raw.agree)?;
+        let max = to_u32("quorum.max", raw.max)?;
         let rule = QuorumRule::new(agree, max, stop)
             .map_err(|e| ConfigError::invalid(e.key, e.message))?;
         if let AnswerSpec::Choice { options } = &answer
@@ -252,7 +315,7 @@ impl ProjectConfig {
                 "a choice project needs at least two options",
             ));
         }
-        let lease_seconds = match raw.assignment.lease_minutes {
+        let lease_seconds = match raw.lease_minutes {
             None => DEFAULT_LEASE_SECONDS,
             Some(m) if m >= 1 && m * 60 <= i64::from(MAX_LEASE_SECONDS) => (m * 60) as u32,
             Some(m) => {
@@ -271,7 +334,9 @@ impl ProjectConfig {
             lease_seconds,
         })
     }
+}
 
+impl ProjectConfig {
     /// The configuration as TOML, in the documented shape (round-trips through `from_toml`).
     pub fn to_toml(&self) -> String {
         let mut out = String::new();

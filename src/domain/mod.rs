@@ -10,6 +10,6 @@ pub mod rule;
 pub mod stats;
 pub mod tally;
 
-pub use config::{AnswerError, AnswerSpec, ConfigError, ProjectConfig};
+pub use config::{AnswerError, AnswerSpec, ConfigError, ProjectConfig, ProjectDraft};
 pub use rule::{Outcome, QuorumRule, Status, StopMode};
 pub use tally::Tally;

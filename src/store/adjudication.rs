@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::reconfigure::check_config_version;
 use super::{Project, Store, StoreError};
 use crate::domain::Tally;
 
@@ -59,6 +60,8 @@ impl Store {
             .answer()
             .normalize(label)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut tx = self.write_tx().await?;
+        check_config_version(&mut tx, project).await?;
         let done = sqlx::query(
             "UPDATE items SET status = 'adjudicated', label = $1, adjudicated_by = $2, \
              adjudicated_at = $3, updated_at = $3 \
@@ -69,13 +72,14 @@ impl Store {
         .bind(now)
         .bind(item_id)
         .bind(project.id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(
                 "only items the crowd could not settle (unresolved) can be adjudicated".into(),
             ));
         }
+        tx.commit().await?;
         Ok(label)
     }
 }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use sqlx::{Any, Row, Transaction};
 
 use super::projects::Project;
+use super::reconfigure::{check_config_version, lock_project_shared};
 use super::{Backend, Store, StoreError};
 use crate::domain::{Outcome, Tally};
 
@@ -79,6 +80,7 @@ impl Store {
     ) -> Result<Option<Lease>, StoreError> {
         for _ in 0..CLAIM_ATTEMPTS {
             let mut tx = self.write_tx().await?;
+            lock_project_shared(&mut tx, project.id).await?;
             reclaim_expired(&mut tx, project.id, now).await?;
             if let Some(lease) = current_lease(&mut tx, project.id, annotator_id, now).await? {
                 tx.commit().await?;
@@ -154,6 +156,7 @@ impl Store {
             .normalize(answer)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut tx = self.write_tx().await?;
+        check_config_version(&mut tx, project).await?;
         let row = sqlx::query(
             "DELETE FROM leases WHERE id = $1 AND annotator_id = $2 AND project_id = $3 \
              AND expires_at > $4 RETURNING item_id",

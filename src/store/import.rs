@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::projects::Project;
+use super::reconfigure::check_config_version;
 use super::{Backend, MAX_BINDS, Store, StoreError, multi_row_sql, now_ms, push_list};
 use crate::domain::Tally;
 
@@ -207,6 +208,7 @@ impl Store {
             }
         }
         let mut tx = self.write_tx().await?;
+        check_config_version(&mut tx, project).await?;
         progress.phase("checking items", new_items.len() as u64);
         let ids: Vec<&str> = new_items.iter().map(|(id, _)| id.as_str()).collect();
         let existing = existing_items(&mut tx, project.id, &ids).await?;
@@ -283,6 +285,7 @@ impl Store {
         };
 
         let mut tx = self.write_tx().await?;
+        check_config_version(&mut tx, project).await?;
         progress.phase("checking against stored judgments", records.len() as u64);
         let existing_items_map = existing_items(&mut tx, project.id, &item_keys).await?;
         let existing_users = users_by_name(&mut tx, &annot_keys).await?;

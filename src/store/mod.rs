@@ -11,6 +11,7 @@ mod import;
 mod logins;
 mod members;
 mod projects;
+mod reconfigure;
 mod users;
 
 use std::str::FromStr;
@@ -29,6 +30,7 @@ pub use import::{
 };
 pub use members::MemberProject;
 pub use projects::{Project, ProjectCounts};
+pub use reconfigure::ReconfigureSummary;
 pub use users::{NewUser, Role, User};
 
 /// Which database the pool talks to.

@@ -14,6 +14,8 @@ pub struct Project {
     pub owner_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped whenever the answer schema or quorum rule changes; see [`check_config_version`].
+    pub config_version: i64,
 }
 
 impl Project {
@@ -44,7 +46,7 @@ pub struct ProjectCounts {
 macro_rules! project_columns {
     () => {
         "id, slug, name, instructions, answer_spec, agree, max_judgments, stop_mode, \
-         lease_seconds, owner_id, created_at, updated_at"
+         lease_seconds, owner_id, created_at, updated_at, config_version"
     };
 }
 
@@ -74,6 +76,7 @@ fn project_from_row(row: &AnyRow) -> Result<Project, StoreError> {
         owner_id: row.try_get("owner_id")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        config_version: row.try_get("config_version")?,
     })
 }
 
@@ -161,29 +164,7 @@ impl Store {
 
     /// Item counts per status and the number of judgments.
     pub async fn project_counts(&self, project_id: i64) -> Result<ProjectCounts, StoreError> {
-        let rows = sqlx::query(
-            "SELECT status, CAST(COUNT(*) AS BIGINT) AS n, \
-             CAST(COALESCE(SUM(judgment_count), 0) AS BIGINT) AS j \
-             FROM items WHERE project_id = $1 GROUP BY status",
-        )
-        .bind(project_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut counts = ProjectCounts::default();
-        for row in rows {
-            let status: String = row.try_get("status")?;
-            let n = row.try_get::<i64, _>("n")?.max(0) as u64;
-            counts.items += n;
-            counts.judgments += row.try_get::<i64, _>("j")?.max(0) as u64;
-            match status.as_str() {
-                "pending" => counts.pending = n,
-                "resolved" => counts.resolved = n,
-                "unresolved" => counts.unresolved = n,
-                "adjudicated" => counts.adjudicated = n,
-                other => return Err(StoreError::Corrupt(format!("item status {other:?}"))),
-            }
-        }
-        Ok(counts)
+        counts(&self.pool, project_id).await
     }
 
     /// The project's input field names, in order of first appearance.
@@ -195,4 +176,34 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Item counts per status and the number of judgments, on a pool or inside a transaction.
+pub(crate) async fn counts<'e, E>(ex: E, project_id: i64) -> Result<ProjectCounts, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(
+        "SELECT status, CAST(COUNT(*) AS BIGINT) AS n, \
+         CAST(COALESCE(SUM(judgment_count), 0) AS BIGINT) AS j \
+         FROM items WHERE project_id = $1 GROUP BY status",
+    )
+    .bind(project_id)
+    .fetch_all(ex)
+    .await?;
+    let mut counts = ProjectCounts::default();
+    for row in rows {
+        let status: String = row.try_get("status")?;
+        let n = row.try_get::<i64, _>("n")?.max(0) as u64;
+        counts.items += n;
+        counts.judgments += row.try_get::<i64, _>("j")?.max(0) as u64;
+        match status.as_str() {
+            "pending" => counts.pending = n,
+            "resolved" => counts.resolved = n,
+            "unresolved" => counts.unresolved = n,
+            "adjudicated" => counts.adjudicated = n,
+            other => return Err(StoreError::Corrupt(format!("item status {other:?}"))),
+        }
+    }
+    Ok(counts)
 }

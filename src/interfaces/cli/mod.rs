@@ -2,6 +2,7 @@
 
 mod demo;
 mod progress;
+pub mod settings;
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Read, Write};
@@ -15,19 +16,27 @@ use crate::interfaces::formats::export::{self, ProjectStats};
 use crate::interfaces::formats::import_csv;
 use crate::store::{ImportSummary, NewUser, Project, Role, Store, StoreOptions};
 use progress::Bar;
+pub use settings::Settings;
 
 /// Crowd-sourced data labeling: an item is accepted only when a quorum of annotators agrees.
 #[derive(Debug, Parser)]
 #[command(name = "quorum", version, about, long_about = None)]
 pub struct Cli {
-    /// Database URL: sqlite://FILE (created when missing) or postgres://USER@HOST/DB.
-    #[arg(
-        long,
-        global = true,
-        env = "QUORUM_DATABASE_URL",
-        default_value = "sqlite://quorum.db"
-    )]
-    pub database: String,
+    /// Settings file (TOML): `database`, `log` and a `[server]` table. Flags and QUORUM_*
+    /// variables override it. Goes before the command (`quorum --config FILE project list`;
+    /// `serve` and `demo` take it after theirs too).
+    #[arg(long, env = "QUORUM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Database URL: sqlite://FILE (created when missing) or postgres://USER@HOST/DB
+    /// [default: sqlite://quorum.db].
+    #[arg(long, global = true, env = "QUORUM_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Log filter, e.g. `debug` or `info,quorum::store=debug` [default: info for serve and
+    /// demo, warn otherwise].
+    #[arg(long, global = true, env = "QUORUM_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -93,6 +102,12 @@ pub enum ProjectCommand {
     List,
     /// Show a project's configuration and progress.
     Show { slug: String },
+    /// Change a project's settings from a TOML file (the slug in the file picks the project).
+    /// A new answer schema or quorum rule re-evaluates every item at once.
+    Update {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,16 +136,36 @@ pub enum JudgmentsCommand {
 
 #[derive(Debug, Args)]
 pub struct WebArgs {
-    /// Address to listen on.
-    #[arg(long, env = "QUORUM_BIND", default_value = "127.0.0.1:8080")]
-    bind: String,
-    /// Mark the session cookie Secure (when served over HTTPS).
-    #[arg(long, env = "QUORUM_SECURE_COOKIES")]
-    secure_cookies: bool,
+    /// Settings file (TOML), as `quorum --config FILE serve`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "QUORUM_BIND", value_name = "ADDR")]
+    bind: Option<String>,
+    /// Mark the session cookie Secure (when served over HTTPS); `--secure-cookies=false`
+    /// overrides a configuration file.
+    #[arg(
+        long,
+        env = "QUORUM_SECURE_COOKIES",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    secure_cookies: Option<bool>,
     /// Base64 of at least 64 random bytes that sign session cookies; give every instance the
     /// same key. Without it a key is generated and sessions end when the process does.
-    #[arg(long, env = "QUORUM_SESSION_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "QUORUM_SESSION_KEY",
+        hide_env_values = true,
+        value_name = "B64"
+    )]
     session_key: Option<String>,
+    /// A file holding the session key (base64), instead of --session-key.
+    #[arg(long, env = "QUORUM_SESSION_KEY_FILE", value_name = "FILE")]
+    session_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -151,31 +186,54 @@ pub struct ExportArgs {
     annotators: Option<PathBuf>,
 }
 
-/// Runs the CLI; the process exit code follows the result.
-pub async fn run(cli: Cli) -> Result<()> {
-    let options = StoreOptions::new(&cli.database);
+/// The settings of this run: flags, then environment, then the `--config` file, then defaults.
+pub fn settings(cli: &Cli) -> Result<Settings> {
+    let web = match &cli.command {
+        Command::Serve { web } | Command::Demo { web, .. } => Some(web),
+        _ => None,
+    };
+    let overrides = settings::Overrides {
+        database: cli.database.clone(),
+        log: cli.log.clone(),
+        bind: web.and_then(|w| w.bind.clone()),
+        secure_cookies: web.and_then(|w| w.secure_cookies),
+        session_key: web.and_then(|w| w.session_key.clone()),
+        session_key_file: web.and_then(|w| w.session_key_file.clone()),
+    }
+    .session_key_flag_over_env(|var| std::env::var_os(var));
+    let config = web
+        .and_then(|w| w.config.as_deref())
+        .or(cli.config.as_deref());
+    settings::resolve(overrides, config)
+}
+
+/// Runs the CLI with the settings from [`settings`]; the process exit code follows the result.
+pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
+    let database = settings.database.as_str();
+    let options = StoreOptions::new(database);
     let store = Store::open(&options)
         .await
-        .with_context(|| format!("opening {}", crate::store::redact(&cli.database)))?;
-    let result = dispatch(&store, &cli.database, cli.command).await;
+        .with_context(|| format!("opening {}", crate::store::redact(database)))?;
+    let result = dispatch(&store, &settings, cli.command).await;
     store.close().await;
     result
 }
 
-async fn dispatch(store: &Store, database: &str, command: Command) -> Result<()> {
+async fn dispatch(store: &Store, settings: &Settings, command: Command) -> Result<()> {
+    let database = settings.database.as_str();
     match command {
         Command::Migrate => {
             println!("database is up to date");
             Ok(())
         }
-        Command::Demo { web, no_serve } => {
+        Command::Demo { no_serve, .. } => {
             demo::run(store, database).await?;
             if no_serve {
                 return Ok(());
             }
-            serve(store, &web, true).await
+            serve(store, settings, true).await
         }
-        Command::Serve { web } => serve(store, &web, false).await,
+        Command::Serve { .. } => serve(store, settings, false).await,
         Command::User(UserCommand::Add { email, role }) => user_add(store, &email, &role).await,
         Command::User(UserCommand::List) => {
             for u in store.list_users().await? {
@@ -234,6 +292,35 @@ async fn dispatch(store: &Store, database: &str, command: Command) -> Result<()>
                     c.unresolved,
                     c.pending,
                     c.judgments
+                );
+            }
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Update { config }) => {
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("reading {}", config.display()))?;
+            let parsed = ProjectConfig::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            let project = store.project_by_slug(&parsed.slug).await?;
+            let (_, s) = store
+                .reconfigure_project(&project, &parsed, crate::store::now_ms())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            println!("updated project {}", parsed.slug);
+            if s.rule_changed {
+                println!(
+                    "re-evaluated {} items with judgments: resolved {} -> {}, unresolved {} -> {}, \
+                     pending {} -> {}, adjudicated {} (kept); {} judgments renormalised, {} leases ended",
+                    s.reevaluated,
+                    s.before.resolved,
+                    s.after.resolved,
+                    s.before.unresolved,
+                    s.after.unresolved,
+                    s.before.pending,
+                    s.after.pending,
+                    s.after.adjudicated,
+                    s.renormalized,
+                    s.leases_released
                 );
             }
             Ok(())
@@ -302,34 +389,34 @@ async fn dispatch(store: &Store, database: &str, command: Command) -> Result<()>
     }
 }
 
-async fn serve(store: &Store, args: &WebArgs, demo: bool) -> Result<()> {
-    use base64::Engine;
-    let session_key = match &args.session_key {
-        Some(b64) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .context("QUORUM_SESSION_KEY is not base64")?;
+async fn serve(store: &Store, settings: &Settings, demo: bool) -> Result<()> {
+    let session_key = match &settings.session_key {
+        Some(key) => {
+            let bytes = key.bytes()?;
             actix_web::cookie::Key::try_from(bytes.as_slice())
-                .map_err(|_| anyhow::anyhow!("QUORUM_SESSION_KEY must hold at least 64 bytes"))?
+                .map_err(|_| anyhow::anyhow!("the session key must hold at least 64 bytes"))?
         }
         None => {
             if !demo {
                 tracing::warn!(
-                    "no QUORUM_SESSION_KEY: sessions use a per-process key and end on restart"
+                    "no session key (QUORUM_SESSION_KEY or server.session_key_file): sessions use a per-process key and end on restart"
                 );
             }
             actix_web::cookie::Key::generate()
         }
     };
-    let listener = std::net::TcpListener::bind(&args.bind)
-        .with_context(|| format!("binding {}", args.bind))?;
+    if let Some(file) = &settings.file {
+        tracing::info!(file = %file.display(), "configuration file read");
+    }
+    let bind = settings.bind.as_str();
+    let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     println!("Quorum is serving on http://{addr}/  (Ctrl-C to stop)");
     crate::interfaces::web::serve(
         store.clone(),
         crate::interfaces::web::WebConfig {
             session_key,
-            secure_cookies: args.secure_cookies,
+            secure_cookies: settings.secure_cookies,
             demo,
         },
         listener,

@@ -50,12 +50,21 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<User, W
         .flatten()
         .ok_or(WebError::NotLoggedIn)?;
     match state.store.user_by_id(id).await? {
-        Some(user) if !user.disabled && !user.external => Ok(user),
+        Some(user) if !user.disabled && !user.external => {
+            record_user(user.id);
+            Ok(user)
+        }
         _ => {
             session.purge();
             Err(WebError::NotLoggedIn)
         }
     }
+}
+
+/// Adds the user id to the request's log line. Handlers run inside the request's root span
+/// (see `RequestSpan`), so the current span is that span.
+fn record_user(id: i64) {
+    tracing::Span::current().record("user_id", id);
 }
 
 #[derive(Template)]
@@ -170,6 +179,7 @@ pub async fn login(
                 .map_err(|e| WebError::Internal(format!("session: {e}")))?;
             let _ = session.remove(CSRF_KEY);
             csrf_token(&session)?;
+            record_user(u.id);
             tracing::info!(user_id = u.id, "logged in");
             Ok(redirect("/"))
         }

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod markdown;
 mod owner;
+mod settings;
 
 use std::net::TcpListener;
 
@@ -67,6 +68,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/p/{slug}/label", web::post().to(annotate::submit))
     .route("/p/{slug}/skip", web::post().to(annotate::skip))
     .route("/o", web::get().to(owner::projects))
+    .route("/o/new", web::get().to(settings::new_project))
+    .route("/o/new", web::post().to(settings::create_project))
+    .route("/o/{slug}/settings", web::get().to(settings::edit_project))
+    .route(
+        "/o/{slug}/settings",
+        web::post().to(settings::update_project),
+    )
     .route("/o/{slug}", web::get().to(owner::dashboard))
     .route("/o/{slug}/download/{file}", web::get().to(owner::download))
     .route("/o/{slug}/items", web::post().to(owner::upload_items))
@@ -97,6 +105,29 @@ pub fn session_middleware(config: &WebConfig) -> SessionMiddleware<CookieSession
         .build()
 }
 
+/// Logs every request when it ends: method, route, path, status, latency (the span's
+/// `time.busy` + `time.idle`), request id, and the user id once the handler knows the user.
+pub fn request_logger() -> tracing_actix_web::TracingLogger<RequestSpan> {
+    tracing_actix_web::TracingLogger::new()
+}
+
+/// The root span of each request: tracing-actix-web's fields plus `user_id`, recorded by
+/// `auth::current_user` and at login; empty for anonymous requests.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing_actix_web::root_span!(request, user_id = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
 /// Serves the app on `listener` until SIGINT/SIGTERM, finishing in-flight requests.
 pub async fn serve(store: Store, config: WebConfig, listener: TcpListener) -> std::io::Result<()> {
     let state = AppState {
@@ -107,7 +138,9 @@ pub async fn serve(store: Store, config: WebConfig, listener: TcpListener) -> st
         App::new()
             .app_data(web::Data::new(state.clone()))
             .wrap(session_middleware(&config))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            // Wrapped last, so outermost: the request's span exists while the session
+            // middleware and the handler run.
+            .wrap(request_logger())
             .configure(configure)
     })
     .shutdown_timeout(30)

@@ -16,7 +16,11 @@ use crate::store::{NoProgress, Project, Role, User, now_ms};
 
 /// A project the user may manage: its owner, or an admin. Others get a 404, so slugs of other
 /// owners' projects do not leak.
-async fn managed(state: &AppState, user: &User, slug: &str) -> Result<Project, WebError> {
+pub(super) async fn managed(
+    state: &AppState,
+    user: &User,
+    slug: &str,
+) -> Result<Project, WebError> {
     let project = state.store.project_by_slug(slug).await?;
     if user.role == Role::Admin || (user.role == Role::Owner && project.owner_id == Some(user.id)) {
         Ok(project)

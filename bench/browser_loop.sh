@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Browser-loop benchmark on SQLite; see docs/benchmarks.md.
+#
+#   bash bench/browser_loop.sh                 # extra arguments go to the example, e.g. --duration 60
+#
+# Builds the release binary and examples/bench_browser_loop.rs, then runs the example once per
+# server log setting: it prepares a fresh SQLite database (50 annotators, one 7-of-9 choice
+# project), starts `quorum serve` on a loopback port as a child process, logs every annotator
+# in and has them all label through the browser routes (GET the labeling page, POST the answer
+# with its CSRF token, follow the 303 to the next item) for a warm-up and a measured window,
+# prints judgments/s and latency percentiles, and checks that the judgments stored equal the
+# ones acknowledged. Server output goes to a log file in the work directory (removed afterwards
+# unless --keep), never to the terminal.
+#
+# Environment knobs (defaults in brackets):
+#   LOGS ["warn default"]  server QUORUM_LOG, one run each: `warn` logs only problems; `default`
+#                          is the production default (info: one line per request, to the file)
+#   RUNS [1]               repetitions of each setting
+#   BENCH_ANNOTATORS [50], BENCH_ITEMS [30000], BENCH_DURATION [20], BENCH_WARMUP [3],
+#   BENCH_DIR [$TMPDIR or /tmp]   read by the example (same as its flags; see --help)
+#   CARGO_TARGET_DIR       honoured as by cargo (default ./target)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+LOGS=${LOGS:-"warn default"}
+RUNS=${RUNS:-1}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+echo "building (release) ..." >&2
+cargo build --release --quiet --bin quorum --example bench_browser_loop
+BENCH=$TARGET_DIR/release/examples/bench_browser_loop
+
+INFO="quorum $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src migrations templates Cargo.toml Cargo.lock 2>/dev/null || echo '+uncommitted changes'), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "$INFO" >&2
+
+ROWS=()
+status=0
+for log in $LOGS; do
+    for run in $(seq 1 "$RUNS"); do
+        echo >&2
+        echo "== server QUORUM_LOG=$log, run $run" >&2
+        out=$(mktemp)
+        if ! "$BENCH" --quorum "$TARGET_DIR/release/quorum" --server-log "$log" "$@" | tee "$out"; then
+            status=1
+        fi
+        ROWS+=("$(sed -n 's/^row: //p' "$out")")
+        rm -f "$out"
+    done
+done
+
+echo
+echo "$INFO"
+echo
+echo "| server QUORUM_LOG | judgments measured | judgments/s | loop p50 / p99 ms | GET p50 / p99 ms | POST p50 / p99 ms | stored = acknowledged |"
+echo "|---|---:|---:|---:|---:|---:|---|"
+printf '%s\n' "${ROWS[@]}"
+exit "$status"

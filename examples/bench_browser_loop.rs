@@ -1,0 +1,941 @@
+//! The annotator loop through the browser routes, under load: see `bench/browser_loop.sh` and
+//! `docs/benchmarks.md`.
+//!
+//! ```text
+//! cargo build --release --bin quorum --example bench_browser_loop
+//! target/release/examples/bench_browser_loop            # --help for the knobs
+//! ```
+//!
+//! 1. Prepares a fresh SQLite database in a temporary directory through the library
+//!    (`quorum::store`): `--annotators` login accounts (default 50), all members of one
+//!    multiple-choice project where 7 of at most 9 must agree (`stop = "early"`, five options),
+//!    with `--items` items (default 30,000: a run of 20 s at a few thousand judgments/s uses a
+//!    fifth of them, so nobody runs out).
+//! 2. Starts the release binary as a child process, as in production:
+//!    `quorum --database sqlite://… serve --bind 127.0.0.1:PORT` with `QUORUM_SESSION_KEY` set
+//!    and `QUORUM_LOG` from `--server-log` (default `warn`; `default` keeps the server's own
+//!    default, one info line per request). Its output goes to `server.log` in the work directory.
+//! 3. Every annotator gets their own HTTP client (awc, one keep-alive connection, like a browser
+//!    tab) and logs in: `GET /login` for the session cookie and CSRF token, `POST /login`.
+//! 4. Then each loops without think time for `--warmup` + `--duration` seconds: read the CSRF
+//!    token, lease id, item id and answer options out of the labeling page's form, `POST
+//!    /p/{slug}/label` the answer (the item's true option with probability `--accuracy`, else
+//!    another one), expect `303 See Other` to the labeling page and follow it (`GET`), which
+//!    serves the next item. One judgment = that POST + GET.
+//! 5. Reports judgments/s over the measured window, and p50/p90/p99/max of the loop (POST +
+//!    following GET), of the GETs and of the POSTs, plus the CPU time the server and this
+//!    client used.
+//! 6. Stops the server (SIGTERM), then counts the judgments stored in the database and checks
+//!    they equal the POSTs the clients saw acknowledged with the redirect (warm-up included):
+//!    nothing acknowledged was lost and nothing unacknowledged was stored. Exits non-zero
+//!    otherwise, or when a request failed.
+//!
+//! All clients run on one thread (actix's single-threaded runtime), on the same 2-core machine
+//! as the server.
+
+use std::cell::Cell;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::http::{StatusCode, header};
+use anyhow::{Context, Result, bail, ensure};
+use base64::Engine;
+use clap::Parser;
+use quorum::domain::ProjectConfig;
+use quorum::store::{ItemRecord, NewUser, NoProgress, Role, Store, StoreOptions};
+
+/// Browser-loop benchmark: concurrent logged-in annotators label through the HTML routes.
+#[derive(Debug, Parser)]
+#[command(name = "bench_browser_loop")]
+struct Args {
+    /// Concurrent logged-in annotators (one HTTP client and connection each).
+    #[arg(long, env = "BENCH_ANNOTATORS", default_value_t = 50)]
+    annotators: usize,
+    /// Items in the project (7 of at most 9 must agree: about 8 judgments an item).
+    #[arg(long, env = "BENCH_ITEMS", default_value_t = 30_000)]
+    items: usize,
+    /// Measured seconds.
+    #[arg(long, env = "BENCH_DURATION", default_value_t = 20.0)]
+    duration: f64,
+    /// Seconds of load before measuring (not in the figures, but in the lost-judgment check).
+    #[arg(long, env = "BENCH_WARMUP", default_value_t = 3.0)]
+    warmup: f64,
+    /// Probability that an annotator answers an item's true option.
+    #[arg(long, default_value_t = 0.9)]
+    accuracy: f64,
+    /// The quorum binary to serve with [default: target/release/quorum, next to examples/].
+    #[arg(long, value_name = "PATH")]
+    quorum: Option<PathBuf>,
+    /// QUORUM_LOG for the server; `default` leaves the server's own default (info: one line
+    /// per request, as in production).
+    #[arg(long, env = "BENCH_SERVER_LOG", default_value = "warn")]
+    server_log: String,
+    /// Directory to make the work directory in (database and server log) [default: $TMPDIR].
+    #[arg(long, env = "BENCH_DIR", value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Keep the work directory afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Seed of the answers.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+const SLUG: &str = "bench-leagues";
+const PASSWORD: &str = "bench-password";
+
+fn project_toml() -> String {
+    format!(
+        r#"name = "Which league? (benchmark)"
+slug = "{SLUG}"
+instructions = """
+Which league does this player play in? Use the **keys 1-5**.
+
+- Look at the *team*, not only the name: namesakes play in different sports.
+- When in doubt, [skip](https://example.com/guide) the item.
+"""
+
+[answer]
+kind = "choice"
+options = ["nba", "nfl", "mlb", "nhl", "mls"]
+
+[quorum]
+agree = 7
+max = 9
+stop = "early"
+"#
+    )
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    ensure!(args.annotators > 0, "--annotators must be positive");
+    ensure!(
+        args.duration > 0.0 && args.warmup >= 0.0,
+        "--duration must be positive and --warmup not negative"
+    );
+    actix_web::rt::System::new().block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<()> {
+    let quorum_bin = match &args.quorum {
+        Some(p) => p.clone(),
+        None => default_quorum_binary()?,
+    };
+    ensure!(
+        quorum_bin.is_file(),
+        "{} not found: build it first (cargo build --release --bin quorum) or pass --quorum",
+        quorum_bin.display()
+    );
+    let parent = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir(),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix("quorum-browser-bench.")
+        .tempdir_in(&parent)
+        .with_context(|| format!("making a work directory in {}", parent.display()))?;
+    let db_path = work.path().join("bench.db");
+    let url = format!("sqlite://{}", db_path.display());
+
+    let t = Instant::now();
+    let project_id = prepare(&url, &args).await?;
+    eprintln!(
+        "prepared {} annotators and {} items in {:.1} s ({})",
+        args.annotators,
+        args.items,
+        t.elapsed().as_secs_f64(),
+        db_path.display()
+    );
+
+    let log_path = work.path().join("server.log");
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Server::start(&quorum_bin, &url, port, &args.server_log, &log_path)?;
+    wait_ready(&base, &mut server).await?;
+    eprintln!(
+        "server {} ready on {base} (pid {}, QUORUM_LOG {}), log in {}",
+        quorum_bin.display(),
+        server.pid(),
+        args.server_log,
+        log_path.display()
+    );
+
+    let t = Instant::now();
+    let mut logins = Vec::new();
+    for n in 1..=args.annotators {
+        let base = base.clone();
+        logins.push(actix_web::rt::spawn(async move {
+            Annotator::log_in(&base, &annotator_email(n)).await
+        }));
+    }
+    let mut annotators = Vec::new();
+    for handle in logins {
+        annotators.push(handle.await.context("login task")??);
+    }
+    eprintln!(
+        "{} annotators logged in in {:.2} s; warm-up {} s, then measuring {} s ...",
+        annotators.len(),
+        t.elapsed().as_secs_f64(),
+        args.warmup,
+        args.duration
+    );
+
+    let start = Instant::now();
+    let warm_end = start + Duration::from_secs_f64(args.warmup);
+    let end = warm_end + Duration::from_secs_f64(args.duration);
+    let server_pid = server.pid();
+    let cpu_probe = actix_web::rt::spawn(async move {
+        actix_web::rt::time::sleep_until(warm_end.into()).await;
+        let sample = || {
+            (
+                cpu_seconds("self"),
+                cpu_seconds(&server_pid.to_string()),
+                machine_busy_seconds(),
+            )
+        };
+        let before = sample();
+        actix_web::rt::time::sleep_until(end.into()).await;
+        (before, sample())
+    });
+    let mut tasks = Vec::new();
+    for (i, annotator) in annotators.into_iter().enumerate() {
+        let seed = args.seed ^ ((i as u64 + 1) * 0x9E37_79B9_7F4A_7C15);
+        let accuracy = args.accuracy;
+        tasks.push(actix_web::rt::spawn(
+            annotator.label_until(warm_end, end, seed, accuracy),
+        ));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.context("annotator task")?);
+    }
+    let (
+        (client_before, server_before, machine_before),
+        (client_after, server_after, machine_after),
+    ) = cpu_probe.await.context("CPU probe")?;
+
+    let status = server.stop()?;
+    let counts = count_stored(&url, project_id).await?;
+    let total = Totals::merge(&results);
+
+    println!();
+    println!(
+        "quorum browser loop: {} annotators, 1 project (choice, 7 of 9, {} items), SQLite, server and client on {} cores",
+        args.annotators,
+        args.items,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "server QUORUM_LOG={}; warm-up {} s, measured {} s",
+        args.server_log, args.warmup, args.duration
+    );
+    let per_s = total.window_judgments as f64 / args.duration;
+    println!(
+        "judgments in the measured window: {} = {:.0} judgments/s ({:.0} HTTP requests/s)",
+        total.window_judgments,
+        per_s,
+        per_s * 2.0
+    );
+    println!("latency (ms)        n       p50     p90     p99     max");
+    print_latency("loop (POST+GET)", &total.loop_us);
+    print_latency("GET label page", &total.get_us);
+    print_latency("POST answer", &total.post_us);
+    if let (Some(sb), Some(sa)) = (server_before, server_after) {
+        let s = sa - sb;
+        println!(
+            "server CPU {:.1} s in {} s ({:.0}% of one core, {:.0} µs per judgment)",
+            s,
+            args.duration,
+            100.0 * s / args.duration,
+            1e6 * s / total.window_judgments.max(1) as f64
+        );
+    }
+    if let (Some(cb), Some(ca)) = (client_before, client_after) {
+        let c = ca - cb;
+        println!(
+            "client CPU {:.1} s in {} s ({:.0}% of one core)",
+            c,
+            args.duration,
+            100.0 * c / args.duration
+        );
+    }
+    if let (Some(mb), Some(ma), Some(sb), Some(sa), Some(cb), Some(ca)) = (
+        machine_before,
+        machine_after,
+        server_before,
+        server_after,
+        client_before,
+        client_after,
+    ) {
+        // Anything else running skews the figures: say how much there was.
+        let other = ((ma - mb) - (sa - sb) - (ca - cb)).max(0.0);
+        println!(
+            "other processes: {:.1} s of CPU in the window ({:.0}% of one core){}",
+            other,
+            100.0 * other / args.duration,
+            if other > 0.05 * args.duration {
+                ": the machine was not quiet, figures are pessimistic"
+            } else {
+                ""
+            }
+        );
+    }
+    println!(
+        "target (>= 1000 judgments/s, p99 < 100 ms): {}",
+        if per_s >= 1000.0 && total.loop_us.p(0.99) < 100_000 {
+            "met (loop p99)"
+        } else if per_s >= 1000.0 && total.get_us.p(0.99).max(total.post_us.p(0.99)) < 100_000 {
+            "met per request; loop p99 over 100 ms"
+        } else {
+            "MISSED"
+        }
+    );
+    let errors = total.errors.len() + total.out_of_items;
+    println!(
+        "acknowledged judgments (303 to the labeling page, warm-up included): {}; failed POSTs: {}; \
+         POSTs with no answer: {}; other errors: {}; clients out of items: {}",
+        total.acked,
+        total.post_rejected,
+        total.post_unknown,
+        total.errors.len(),
+        total.out_of_items
+    );
+    for e in total.errors.iter().take(5) {
+        println!("  error: {e}");
+    }
+    println!(
+        "stored judgments: {} rows (web), {} by the items' counters; open leases {} rows, {} by the counters",
+        counts.judgment_rows, counts.judgment_counter, counts.lease_rows, counts.lease_counter
+    );
+    let consistent = counts.judgment_rows == counts.judgment_counter
+        && counts.lease_rows == counts.lease_counter;
+    let lost_ok = if total.post_unknown == 0 {
+        counts.judgment_rows == total.acked
+    } else {
+        counts.judgment_rows >= total.acked
+            && counts.judgment_rows <= total.acked + total.post_unknown
+    };
+    println!(
+        "lost-judgment check: {} (stored {} vs acknowledged {}{}); counters {}",
+        if lost_ok { "OK" } else { "FAILED" },
+        counts.judgment_rows,
+        total.acked,
+        if total.post_unknown > 0 {
+            format!(" + up to {} unanswered", total.post_unknown)
+        } else {
+            String::new()
+        },
+        if consistent {
+            "consistent"
+        } else {
+            "INCONSISTENT"
+        }
+    );
+    println!("server exit: {status}");
+    // One Markdown table row for bench/browser_loop.sh to collect.
+    let ms = |s: &Samples, q: f64| f64::from(s.p(q)) / 1000.0;
+    println!(
+        "row: | {} | {} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {} = {} {} |",
+        args.server_log,
+        total.window_judgments,
+        per_s,
+        ms(&total.loop_us, 0.5),
+        ms(&total.loop_us, 0.99),
+        ms(&total.get_us, 0.5),
+        ms(&total.get_us, 0.99),
+        ms(&total.post_us, 0.5),
+        ms(&total.post_us, 0.99),
+        counts.judgment_rows,
+        total.acked,
+        if lost_ok && consistent {
+            "ok"
+        } else {
+            "MISMATCH"
+        }
+    );
+
+    if args.keep {
+        println!("kept {}", work.keep().display());
+    } else {
+        drop(work);
+    }
+    ensure!(lost_ok && consistent, "stored judgments do not match");
+    ensure!(errors == 0, "{errors} requests failed");
+    Ok(())
+}
+
+fn annotator_email(n: usize) -> String {
+    format!("annotator{n:03}@bench.example")
+}
+
+/// `target/release/quorum` when run as `target/release/examples/bench_browser_loop`.
+fn default_quorum_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("locating the target directory")?;
+    Ok(dir.join(format!("quorum{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Creates the accounts, the project, the memberships and the items; the project's id.
+async fn prepare(url: &str, args: &Args) -> Result<i64> {
+    let store = Store::open(&StoreOptions::new(url))
+        .await
+        .context("creating the database")?;
+    let hash = quorum::auth::hash_password(PASSWORD).context("hashing the password")?;
+    let config = ProjectConfig::from_toml(&project_toml())
+        .map_err(|e| anyhow::anyhow!("project config: {e}"))?;
+    let project = store.create_project(&config, None).await?;
+    for n in 1..=args.annotators {
+        let user = store
+            .create_user(&NewUser {
+                email: annotator_email(n),
+                role: Role::Annotator,
+                password_hash: hash.clone(),
+            })
+            .await?;
+        store.add_member(project.id, user.id).await?;
+    }
+    const TEAMS: [&str; 10] = [
+        "Los Angeles Lakers",
+        "San Francisco 49ers",
+        "New York Yankees",
+        "Toronto Maple Leafs",
+        "LA Galaxy",
+        "Boston Celtics",
+        "Green Bay Packers",
+        "Chicago Cubs",
+        "Montreal Canadiens",
+        "Seattle Sounders",
+    ];
+    let records = (0..args.items)
+        .map(|i| ItemRecord {
+            line: i as u64 + 2,
+            external_id: Some(item_id(i)),
+            values: vec![
+                format!("Player {}", i + 1),
+                TEAMS[i % TEAMS.len()].to_owned(),
+            ],
+        })
+        .collect();
+    let fields = ["player".to_owned(), "team".to_owned()];
+    store
+        .import_items(&project, &fields, records, &NoProgress)
+        .await?;
+    store.close().await;
+    Ok(project.id)
+}
+
+fn item_id(i: usize) -> String {
+    format!("b{:06}", i + 1)
+}
+
+/// A loopback port free right now (the server binds it a moment later).
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The server child process; killed if the benchmark fails before stopping it.
+struct Server {
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(bin: &Path, url: &str, port: u16, log_filter: &str, log: &Path) -> Result<Server> {
+        let log_file =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        // 96 random bytes (the server wants at least 64).
+        let key: Vec<u8> = (0..3).flat_map(|_| rand::random::<[u8; 32]>()).collect();
+        let mut cmd = Command::new(bin);
+        cmd.args(["--database", url, "serve", "--bind"])
+            .arg(format!("127.0.0.1:{port}"))
+            .env(
+                "QUORUM_SESSION_KEY",
+                base64::engine::general_purpose::STANDARD.encode(key),
+            )
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        if log_filter == "default" {
+            cmd.env_remove("QUORUM_LOG");
+        } else {
+            cmd.env("QUORUM_LOG", log_filter);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(Server { child: Some(child) })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Graceful stop: SIGTERM, as a process manager would send; waits for the exit.
+    fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("server already stopped")?;
+        let pid = libc::pid_t::try_from(child.id()).context("server pid")?;
+        // SAFETY: plain kill(2) on our own child, which has not been waited for yet, so its pid
+        // cannot have been reused.
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        ensure!(sent == 0, "could not signal the server");
+        child.wait().context("waiting for the server to exit")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn wait_ready(base: &str, server: &mut Server) -> Result<()> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .finish();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = server.exited() {
+            bail!("the server exited during start-up ({status}); see its log");
+        }
+        if let Ok(res) = client.get(format!("{base}/healthz")).send().await
+            && res.status() == StatusCode::OK
+        {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the server did not become ready in 60 s"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// User + system CPU seconds of a process (`self` or a pid), from /proc.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name in parentheses; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| (utime + stime) / ticks as f64)
+}
+
+/// Busy CPU seconds of the whole machine (all cores), from /proc/stat.
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    let busy = v.get(..8)?.iter().sum::<f64>() - v[3] - v[4];
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| busy / ticks as f64)
+}
+
+/// One logged-in annotator: their own client (connection pool) and session cookie.
+struct Annotator {
+    client: awc::Client,
+    base: String,
+    cookie: Cell<Option<String>>,
+}
+
+/// The labeling form, as read out of the page.
+struct LabelForm {
+    csrf: String,
+    lease_id: String,
+    item_id: String,
+    options: Vec<String>,
+}
+
+/// What one annotator measured.
+#[derive(Default)]
+struct Results {
+    /// Microseconds, iterations started in the measured window.
+    loop_us: Vec<u32>,
+    get_us: Vec<u32>,
+    post_us: Vec<u32>,
+    /// POSTs acknowledged with the redirect, warm-up included.
+    acked: u64,
+    /// Of those, answered within the measured window.
+    window_judgments: u64,
+    /// POSTs answered with something other than the redirect (nothing stored).
+    post_rejected: u64,
+    /// POSTs that got no response (stored or not: unknown).
+    post_unknown: u64,
+    out_of_items: usize,
+    errors: Vec<String>,
+}
+
+impl Annotator {
+    async fn log_in(base: &str, email: &str) -> Result<Annotator> {
+        let annotator = Annotator {
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .disable_redirects()
+                .finish(),
+            base: base.to_owned(),
+            cookie: Cell::new(None),
+        };
+        let (status, page) = annotator.get("/login").await?;
+        ensure!(status == StatusCode::OK, "GET /login: {status}");
+        let csrf = hidden(&page, "csrf").context("no CSRF token on the login page")?;
+        let (status, location) = annotator
+            .post(
+                "/login",
+                &[("email", email), ("password", PASSWORD), ("csrf", &csrf)],
+            )
+            .await?;
+        ensure!(
+            status == StatusCode::SEE_OTHER && location.as_deref() == Some("/"),
+            "POST /login for {email}: {status}"
+        );
+        Ok(annotator)
+    }
+
+    fn with_cookie(&self, req: awc::ClientRequest) -> awc::ClientRequest {
+        let cookie = self.cookie.take();
+        let req = match &cookie {
+            Some(c) => req.insert_header((header::COOKIE, format!("quorum_session={c}"))),
+            None => req,
+        };
+        self.cookie.set(cookie);
+        req
+    }
+
+    fn remember_cookie(&self, headers: &header::HeaderMap) {
+        for value in headers.get_all(header::SET_COOKIE) {
+            let Ok(v) = value.to_str() else { continue };
+            if let Some(rest) = v.strip_prefix("quorum_session=") {
+                let value = rest.split(';').next().unwrap_or_default();
+                self.cookie
+                    .set((!value.is_empty()).then(|| value.to_owned()));
+            }
+        }
+    }
+
+    /// GET `path`: status and body.
+    async fn get(&self, path: &str) -> Result<(StatusCode, String)> {
+        let req = self.with_cookie(self.client.get(format!("{}{path}", self.base)));
+        let mut res = req
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("GET {path}: {e}"))?;
+        self.remember_cookie(res.headers());
+        let body = res
+            .body()
+            .limit(1 << 20)
+            .await
+            .map_err(|e| anyhow::anyhow!("GET {path}: body: {e}"))?;
+        Ok((res.status(), String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// POST a form to `path`: status and `Location`.
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(StatusCode, Option<String>)> {
+        let req = self.with_cookie(self.client.post(format!("{}{path}", self.base)));
+        let mut res = req
+            .send_form(&form)
+            .await
+            .map_err(|e| anyhow::anyhow!("POST {path}: {e}"))?;
+        self.remember_cookie(res.headers());
+        res.body()
+            .limit(1 << 20)
+            .await
+            .map_err(|e| anyhow::anyhow!("POST {path}: body: {e}"))?;
+        let location = res
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok((res.status(), location))
+    }
+
+    /// Labels until `end`; measures what starts after `warm_end`.
+    async fn label_until(
+        self,
+        warm_end: Instant,
+        end: Instant,
+        seed: u64,
+        accuracy: f64,
+    ) -> Results {
+        let mut r = Results::default();
+        let mut rng = Rng::new(seed);
+        let label_path = format!("/p/{SLUG}/label");
+        let mut page = match self.get(&label_path).await {
+            Ok((StatusCode::OK, body)) => body,
+            Ok((status, _)) => {
+                r.errors.push(format!("GET {label_path}: {status}"));
+                return r;
+            }
+            Err(e) => {
+                r.errors.push(format!("{e:#}"));
+                return r;
+            }
+        };
+        while Instant::now() < end {
+            let Some(form) = label_form(&page) else {
+                if page.contains("id=\"answer-form\"") {
+                    r.errors.push("could not read the labeling form".into());
+                } else {
+                    r.out_of_items += 1;
+                }
+                return r;
+            };
+            let answer = choose(&form, &mut rng, accuracy);
+            let t0 = Instant::now();
+            let posted = self
+                .post(
+                    &label_path,
+                    &[
+                        ("csrf", form.csrf.as_str()),
+                        ("lease_id", form.lease_id.as_str()),
+                        ("answer", answer),
+                    ],
+                )
+                .await;
+            let t1 = Instant::now();
+            let next = match posted {
+                Ok((StatusCode::SEE_OTHER, Some(location))) if location == label_path => {
+                    r.acked += 1;
+                    if t1 > warm_end && t1 <= end {
+                        r.window_judgments += 1;
+                    }
+                    location
+                }
+                Ok((status, location)) => {
+                    r.post_rejected += 1;
+                    r.errors
+                        .push(format!("POST {label_path}: {status} to {location:?}"));
+                    label_path.clone()
+                }
+                Err(e) => {
+                    r.post_unknown += 1;
+                    r.errors.push(format!("{e:#}"));
+                    label_path.clone()
+                }
+            };
+            match self.get(&next).await {
+                Ok((StatusCode::OK, body)) => page = body,
+                Ok((status, _)) => {
+                    r.errors.push(format!("GET {next}: {status}"));
+                    return r;
+                }
+                Err(e) => {
+                    r.errors.push(format!("{e:#}"));
+                    return r;
+                }
+            }
+            let t2 = Instant::now();
+            if t0 >= warm_end {
+                r.post_us.push(micros(t1 - t0));
+                r.get_us.push(micros(t2 - t1));
+                r.loop_us.push(micros(t2 - t0));
+            }
+        }
+        r
+    }
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// The value of the hidden input `name` (the first one: the answer form's).
+fn hidden(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    let len = page[start..].find('"')?;
+    Some(page[start..start + len].to_owned())
+}
+
+fn label_form(page: &str) -> Option<LabelForm> {
+    let form_start = page.find("id=\"answer-form\"")?;
+    let form = &page[form_start..];
+    let item_start = page.find("<span class=\"mono\">")? + "<span class=\"mono\">".len();
+    let item_len = page[item_start..].find("</span>")?;
+    let marker = "name=\"answer\" value=\"";
+    let mut options = Vec::new();
+    let mut rest = form;
+    while let Some(i) = rest.find(marker) {
+        rest = &rest[i + marker.len()..];
+        let len = rest.find('"')?;
+        options.push(rest[..len].to_owned());
+        rest = &rest[len..];
+    }
+    if options.is_empty() {
+        return None;
+    }
+    Some(LabelForm {
+        csrf: hidden(form, "csrf")?,
+        lease_id: hidden(form, "lease_id")?,
+        item_id: page[item_start..item_start + item_len].to_owned(),
+        options,
+    })
+}
+
+/// The item's true option (fixed by its id) with probability `accuracy`, else another one.
+fn choose<'a>(form: &'a LabelForm, rng: &mut Rng, accuracy: f64) -> &'a str {
+    let n = form.options.len();
+    let truth = (fnv1a(form.item_id.as_bytes()) % n as u64) as usize;
+    if n == 1 || rng.unit() < accuracy {
+        &form.options[truth]
+    } else {
+        let other = (truth + 1 + rng.below(n - 1)) % n;
+        &form.options[other]
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// xorshift64*: deterministic answers per seed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(fnv1a(&seed.to_le_bytes()) | 1)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Sorted latency samples in microseconds.
+struct Samples(Vec<u32>);
+
+impl Samples {
+    fn p(&self, q: f64) -> u32 {
+        if self.0.is_empty() {
+            return 0;
+        }
+        let rank = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
+        self.0[rank - 1]
+    }
+}
+
+/// Everything the annotators measured, merged.
+struct Totals {
+    loop_us: Samples,
+    get_us: Samples,
+    post_us: Samples,
+    acked: u64,
+    window_judgments: u64,
+    post_rejected: u64,
+    post_unknown: u64,
+    out_of_items: usize,
+    errors: Vec<String>,
+}
+
+impl Totals {
+    fn merge(results: &[Results]) -> Totals {
+        let sorted = |f: fn(&Results) -> &Vec<u32>| {
+            let mut all: Vec<u32> = results.iter().flat_map(|r| f(r).iter().copied()).collect();
+            all.sort_unstable();
+            Samples(all)
+        };
+        Totals {
+            loop_us: sorted(|r| &r.loop_us),
+            get_us: sorted(|r| &r.get_us),
+            post_us: sorted(|r| &r.post_us),
+            acked: results.iter().map(|r| r.acked).sum(),
+            window_judgments: results.iter().map(|r| r.window_judgments).sum(),
+            post_rejected: results.iter().map(|r| r.post_rejected).sum(),
+            post_unknown: results.iter().map(|r| r.post_unknown).sum(),
+            out_of_items: results.iter().map(|r| r.out_of_items).sum(),
+            errors: results.iter().flat_map(|r| r.errors.clone()).collect(),
+        }
+    }
+}
+
+fn print_latency(name: &str, s: &Samples) {
+    let ms = |us: u32| f64::from(us) / 1000.0;
+    println!(
+        "{name:<16} {:>8} {:>8.1} {:>7.1} {:>7.1} {:>7.1}",
+        s.0.len(),
+        ms(s.p(0.5)),
+        ms(s.p(0.9)),
+        ms(s.p(0.99)),
+        ms(s.0.last().copied().unwrap_or(0))
+    );
+}
+
+/// What the database holds after the run.
+struct Stored {
+    judgment_rows: u64,
+    judgment_counter: u64,
+    lease_rows: u64,
+    lease_counter: u64,
+}
+
+async fn count_stored(url: &str, project_id: i64) -> Result<Stored> {
+    let store = Store::open(&StoreOptions::new(url))
+        .await
+        .context("reopening the database")?;
+    let judgment_rows: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM judgments WHERE project_id = $1 AND source = 'web'",
+    )
+    .bind(project_id)
+    .fetch_one(store.pool())
+    .await?;
+    let judgment_counter = store.project_counts(project_id).await?.judgments;
+    let lease_rows: i64 =
+        sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM leases WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_one(store.pool())
+            .await?;
+    let lease_counter: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(lease_count), 0) AS BIGINT) FROM items WHERE project_id = $1",
+    )
+    .bind(project_id)
+    .fetch_one(store.pool())
+    .await?;
+    store.close().await;
+    Ok(Stored {
+        judgment_rows: judgment_rows.max(0) as u64,
+        judgment_counter,
+        lease_rows: lease_rows.max(0) as u64,
+        lease_counter: lease_counter.max(0) as u64,
+    })
+}
