@@ -238,6 +238,26 @@ test('annotator labels with the keyboard; owner sees it on the dashboard and in 
       assert.ok(rows.every((r) => r[col('judgments')] === '1' || r[col('judgments')] === '0'),
         'every other item should have no judgment yet');
 
+      // --- Settings: the answer kind switches its section without a script; a save comes back
+      // to the dashboard with a message. ---
+      await page.goto(new URL('/o/leagues/settings', base).href);
+      assert.ok(await page.locator('#options').isVisible(), 'choice projects show their options');
+      await page.locator('#kind-text').check();
+      assert.ok(!(await page.locator('#options').isVisible()), 'text answers hide the options');
+      assert.ok(await page.locator('input[name="norm_trim"]').isVisible(), 'and show the normalisers');
+      await page.locator('#kind-choice').check();
+      await page.setViewportSize({ width: 375, height: 740 });
+      const formOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(formOverflow <= 0, `settings page overflows a 375 px viewport by ${formOverflow} px`);
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await page.screenshot({ path: path.join(shots, 'settings.png'), fullPage: true });
+      await page.locator('#lease_minutes').fill('15');
+      const saved = page.waitForNavigation({ waitUntil: 'load' });
+      await page.getByRole('button', { name: 'Save settings' }).click();
+      await saved;
+      assert.equal(new URL(page.url()).pathname, '/o/leagues');
+      assert.match(await page.locator('.notice[role=status]').innerText(), /Settings saved/);
+
       assert.deepEqual(pageErrors, [], 'no uncaught JavaScript errors on any page');
       for (const e of consoleErrors) t.diagnostic(`console error (not fatal): ${e}`);
     } catch (e) {
