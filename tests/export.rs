@@ -21,9 +21,15 @@ const JUDGMENTS: &str = "item_id,annotator,answer\n\
 async fn labels(db: &TestDb, p: &quorum::store::Project) -> (String, export::ProjectStats) {
     let mut out = Vec::new();
     let mut snap = db.store.export_snapshot().await.expect("snapshot");
-    let pass = export::write_labels(&mut snap, p, &mut out, export::Cells::Exact, &NoProgress)
-        .await
-        .expect("labels");
+    let pass = export::write_labels(
+        &mut snap,
+        p,
+        &mut export::ExportOut::writer(&mut out),
+        export::Shape::CSV,
+        &NoProgress,
+    )
+    .await
+    .expect("labels");
     let stats = export::finish_stats(&mut snap, p, pass)
         .await
         .expect("stats");
@@ -156,9 +162,15 @@ async fn judgments_export_reimports_losslessly() {
         db.import_judgments(&p, JUDGMENTS).await.unwrap();
         let mut first = Vec::new();
         let mut snap = db.store.export_snapshot().await.unwrap();
-        export::write_judgments(&mut snap, &p, &mut first, export::Cells::Exact, &NoProgress)
-            .await
-            .unwrap();
+        export::write_judgments(
+            &mut snap,
+            &p,
+            &mut export::ExportOut::writer(&mut first),
+            export::Shape::CSV,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
         snap.close().await.unwrap();
         let first = String::from_utf8(first).unwrap();
         assert!(
@@ -185,8 +197,8 @@ async fn judgments_export_reimports_losslessly() {
         export::write_judgments(
             &mut snap,
             &copy,
-            &mut second,
-            export::Cells::Exact,
+            &mut export::ExportOut::writer(&mut second),
+            export::Shape::CSV,
             &NoProgress,
         )
         .await
@@ -244,5 +256,221 @@ async fn adjudicated_items_export_with_their_label() {
         assert!(csv.contains("\nx,adjudicated,nhl,1,3,"), "{backend}: {csv}");
         assert_eq!((stats.adjudicated, stats.unresolved), (1, 0), "{backend}");
         db.finish().await;
+    }
+}
+
+/// A labels or judgments export of `shape` as text, with the cursor of its read view.
+async fn export_text(
+    db: &TestDb,
+    p: &quorum::store::Project,
+    judgments: bool,
+    shape: export::Shape,
+) -> (String, i64) {
+    let mut out = Vec::new();
+    let mut snap = db.store.export_snapshot().await.expect("snapshot");
+    let cursor = snap.change_cursor(p.id).await.expect("cursor");
+    let mut sink = export::ExportOut::writer(&mut out);
+    if judgments {
+        export::write_judgments(&mut snap, p, &mut sink, shape, &NoProgress)
+            .await
+            .expect("judgments");
+    } else {
+        export::write_labels(&mut snap, p, &mut sink, shape, &NoProgress)
+            .await
+            .expect("labels");
+    }
+    snap.close().await.expect("close");
+    (String::from_utf8(out).expect("utf-8"), cursor)
+}
+
+#[tokio::test]
+async fn json_lines_and_status_filters_follow_the_contract() {
+    for (backend, db) in TestDb::all().await {
+        let p = db.project(&leagues_fixed()).await;
+        db.import_items(
+            &p,
+            "item_id,name,team\ni1,P1,\"Lakers, LA\"\ni2,P2,x\ni3,P3,y\ni4,P4,\"=cmd()\"\n",
+        )
+        .await;
+        db.import_judgments(&p, JUDGMENTS).await.expect("judgments");
+        let jsonl = export::Shape::CSV.with_format(export::Format::Jsonl);
+        let (labels, _) = export_text(&db, &p, false, jsonl).await;
+        assert_eq!(
+            labels,
+            "{\"item_id\":\"i1\",\"status\":\"resolved\",\"label\":\"nba\",\"votes\":3,\"judgments\":3,\"agreement\":1.0,\"answers\":{\"nba\":3},\"input\":{\"name\":\"P1\",\"team\":\"Lakers, LA\"}}\n\
+             {\"item_id\":\"i2\",\"status\":\"resolved\",\"label\":\"nfl\",\"votes\":2,\"judgments\":3,\"agreement\":0.6666666666666666,\"answers\":{\"nfl\":2,\"nba\":1},\"input\":{\"name\":\"P2\",\"team\":\"x\"}}\n\
+             {\"item_id\":\"i3\",\"status\":\"unresolved\",\"label\":null,\"votes\":1,\"judgments\":3,\"agreement\":0.3333333333333333,\"answers\":{\"mlb\":1,\"nba\":1,\"nfl\":1},\"input\":{\"name\":\"P3\",\"team\":\"y\"}}\n\
+             {\"item_id\":\"i4\",\"status\":\"pending\",\"label\":null,\"votes\":0,\"judgments\":0,\"agreement\":null,\"answers\":{},\"input\":{\"name\":\"P4\",\"team\":\"=cmd()\"}}\n",
+            "{backend}"
+        );
+        let (judgments, _) = export_text(&db, &p, true, jsonl).await;
+        let first = judgments.lines().next().unwrap();
+        let v: serde_json::Value = serde_json::from_str(first).unwrap();
+        assert_eq!(
+            (
+                v["item_id"].as_str(),
+                v["annotator"].as_str(),
+                v["answer"].as_str(),
+                v["normalized"].as_str()
+            ),
+            (Some("i1"), Some("w1"), Some("nba"), Some("nba")),
+            "{backend}"
+        );
+        assert!(v["submitted_at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(judgments.lines().count(), 9);
+
+        let resolved = export::Shape::CSV.with_filter(quorum::store::ItemFilter {
+            status: Some(quorum::domain::Status::Resolved),
+            since: None,
+        });
+        let (csv, _) = export_text(&db, &p, false, resolved).await;
+        let ids: Vec<&str> = csv.lines().skip(1).map(|l| &l[..2]).collect();
+        assert_eq!(ids, ["i1", "i2"], "{backend}: {csv}");
+        let (csv, _) = export_text(&db, &p, true, resolved).await;
+        assert_eq!(
+            csv.lines().count(),
+            1 + 6,
+            "{backend}: judgments of resolved items"
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_gives_exactly_what_changed_after_it() {
+    for (backend, db) in TestDb::all().await {
+        let p = db.project(LEAGUES).await;
+        db.import_items(&p, "item_id,name\ni1,P1\ni2,P2\ni3,P3\n")
+            .await;
+        let (full, c1) = export_text(&db, &p, false, export::Shape::CSV).await;
+        assert_eq!(full.lines().count(), 4, "{backend}");
+        assert!(c1 > 0, "{backend}: importing items is a change");
+        let since = |c: i64| {
+            export::Shape::CSV.with_filter(quorum::store::ItemFilter {
+                status: None,
+                since: Some(c),
+            })
+        };
+        let (nothing, c1_again) = export_text(&db, &p, false, since(c1)).await;
+        assert_eq!(
+            (nothing.lines().count(), c1_again),
+            (1, c1),
+            "{backend}: header only"
+        );
+
+        db.import_judgments(&p, "item_id,annotator,answer\ni2,w1,nba\n")
+            .await
+            .unwrap();
+        let (changed, c2) = export_text(&db, &p, false, since(c1)).await;
+        assert!(c2 > c1);
+        assert_eq!(
+            changed.lines().skip(1).map(|l| &l[..2]).collect::<Vec<_>>(),
+            ["i2"],
+            "{backend}: {changed}"
+        );
+        let (judgments, _) = export_text(&db, &p, true, since(c1)).await;
+        assert_eq!(judgments.lines().count(), 2, "{backend}: {judgments}");
+        // New items and changed items both count; earlier ones do not come back.
+        db.import_items(&p, "item_id,name\ni4,P4\n").await;
+        db.import_judgments(&p, "item_id,annotator,answer\ni3,w1,nfl\n")
+            .await
+            .unwrap();
+        let (changed, _) = export_text(&db, &p, false, since(c2)).await;
+        assert_eq!(
+            changed.lines().skip(1).map(|l| &l[..2]).collect::<Vec<_>>(),
+            ["i3", "i4"],
+            "{backend}: {changed}"
+        );
+        db.finish().await;
+    }
+}
+
+/// Annotators label while a pipeline pulls increments; the items of all pulls, each at its
+/// latest version, equal the final full export exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn incremental_pulls_under_concurrent_labeling_add_up_to_the_final_export() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    for (backend, db) in TestDb::all().await {
+        let db = Arc::new(db);
+        let p = Arc::new(
+            db.project(
+                &LEAGUES
+                    .replace("agree = 2", "agree = 3")
+                    .replace("max = 3", "max = 5"),
+            )
+            .await,
+        );
+        let mut csv = String::from("item_id,name\n");
+        for i in 0..60 {
+            csv.push_str(&format!("i{i:02},P{i}\n"));
+        }
+        db.import_items(&p, &csv).await;
+        let mut workers = Vec::new();
+        for n in 0..8 {
+            let (db, p) = (db.clone(), p.clone());
+            workers.push(tokio::spawn(async move {
+                let uid = db
+                    .store
+                    .create_user(&quorum::store::NewUser {
+                        email: format!("a{n}@example.com"),
+                        role: quorum::store::Role::Annotator,
+                        password_hash: "x".into(),
+                    })
+                    .await
+                    .unwrap()
+                    .id;
+                let mut now = 1_800_000_000_000;
+                while let Some(lease) = db.store.next_item(&p, uid, now).await.unwrap() {
+                    now += 1;
+                    let answer = ["nba", "nfl", "nba", "mlb"][(now as usize + n) % 4];
+                    db.store
+                        .submit(&p, lease.id, uid, answer, "api", now)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        // The pipeline pulls in this task while the annotators work in theirs, and once more
+        // after the last of them finished.
+        let mut merged: BTreeMap<String, String> = BTreeMap::new();
+        let mut cursor = None;
+        let mut pulls = 0;
+        loop {
+            let finished = workers.iter().all(|w| w.is_finished());
+            let shape = export::Shape::CSV.with_filter(quorum::store::ItemFilter {
+                status: None,
+                since: cursor,
+            });
+            let (text, next) = export_text(&db, &p, false, shape).await;
+            for line in text.lines().skip(1) {
+                let id = line.split(',').next().unwrap().to_owned();
+                merged.insert(id, line.to_owned());
+            }
+            cursor = Some(next);
+            pulls += 1;
+            if finished {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+        let (full, _) = export_text(&db, &p, false, export::Shape::CSV).await;
+        let expected: BTreeMap<String, String> = full
+            .lines()
+            .skip(1)
+            .map(|l| (l.split(',').next().unwrap().to_owned(), l.to_owned()))
+            .collect();
+        assert!(
+            pulls > 2,
+            "{backend}: pulled while labeling ({pulls} pulls)"
+        );
+        assert_eq!(merged, expected, "{backend}");
+        match Arc::try_unwrap(db) {
+            Ok(db) => db.finish().await,
+            Err(_) => panic!("database still shared"),
+        }
     }
 }

@@ -11,7 +11,7 @@ async fn snapshot(db: &TestDb, project_id: i64) -> (quorum::store::ProjectCounts
     let counts = db.store.project_counts(project_id).await.expect("counts");
     let mut snap = db.store.export_snapshot().await.expect("snapshot");
     let rows: Vec<_> = snap
-        .stream_items(project_id)
+        .stream_items(project_id, Default::default())
         .try_collect()
         .await
         .expect("items");
@@ -292,10 +292,11 @@ async fn bulk_imports_span_several_statements() {
         }
         db.import_judgments(&p, &last).await.expect("import");
         let mut snap = db.store.export_snapshot().await.unwrap();
-        let rows: Vec<_> =
-            futures_util::TryStreamExt::try_collect::<Vec<_>>(snap.stream_items(p.id))
-                .await
-                .unwrap();
+        let rows: Vec<_> = futures_util::TryStreamExt::try_collect::<Vec<_>>(
+            snap.stream_items(p.id, Default::default()),
+        )
+        .await
+        .unwrap();
         snap.close().await.unwrap();
         assert_eq!(rows.len(), 2500);
         for (i, r) in rows.iter().enumerate() {

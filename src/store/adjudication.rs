@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::changes::stamp_changes;
 use super::reconfigure::check_config_version;
 use super::{Project, Store, StoreError};
 use crate::domain::Tally;
@@ -64,7 +65,7 @@ impl Store {
         check_config_version(&mut tx, project).await?;
         let done = sqlx::query(
             "UPDATE items SET status = 'adjudicated', label = $1, adjudicated_by = $2, \
-             adjudicated_at = $3, updated_at = $3 \
+             adjudicated_at = $3, updated_at = $3, change_seq = -1 \
              WHERE id = $4 AND project_id = $5 AND status IN ('unresolved', 'adjudicated')",
         )
         .bind(label.as_str())
@@ -79,6 +80,7 @@ impl Store {
                 "only items the crowd could not settle (unresolved) can be adjudicated".into(),
             ));
         }
+        stamp_changes(&mut tx, project.id).await?;
         tx.commit().await?;
         Ok(label)
     }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use sqlx::{Any, Row, Transaction};
 
+use super::changes::stamp_changes;
 use super::projects::Project;
 use super::reconfigure::{check_config_version, lock_project_shared};
 use super::{Backend, Store, StoreError};
@@ -216,6 +217,7 @@ impl Store {
             }
         };
         let outcome = redecide(&mut tx, project, item_id, now).await?;
+        stamp_changes(&mut tx, project.id).await?;
         tx.commit().await?;
         Ok(SubmitReceipt {
             judgment_id,
@@ -386,7 +388,8 @@ async fn redecide(
         "UPDATE items SET \
          status = CASE WHEN status = 'adjudicated' THEN status ELSE $1 END, \
          label = CASE WHEN status = 'adjudicated' THEN label ELSE $2 END, \
-         votes = $3, answers = $4, judgment_count = $5, updated_at = $6 WHERE id = $7",
+         votes = $3, answers = $4, judgment_count = $5, updated_at = $6, change_seq = -1 \
+         WHERE id = $7",
     )
     .bind(outcome.status().as_str())
     .bind(outcome.label().map(str::to_owned))

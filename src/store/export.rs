@@ -8,6 +8,72 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Store, StoreError};
+use crate::domain::Status;
+
+/// Which items an export covers: all, those with one status, those changed after a cursor
+/// (see [`ExportSnapshot::change_cursor`]), or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ItemFilter {
+    pub status: Option<Status>,
+    /// Only items whose exported row changed after this cursor.
+    pub since: Option<i64>,
+}
+
+/// The four `WHERE` variants of a filtered export query, chosen at run time: static SQL, no
+/// string building.
+macro_rules! filtered {
+    ($select:expr, $order:expr) => {
+        [
+            concat!($select, " WHERE i.project_id = $1 ", $order),
+            concat!(
+                $select,
+                " WHERE i.project_id = $1 AND i.status = $2 ",
+                $order
+            ),
+            concat!(
+                $select,
+                " WHERE i.project_id = $1 AND i.change_seq > $2 ",
+                $order
+            ),
+            concat!(
+                $select,
+                " WHERE i.project_id = $1 AND i.status = $2 AND i.change_seq > $3 ",
+                $order
+            ),
+        ]
+    };
+}
+
+const ITEMS_SQL: [&str; 4] = filtered!(
+    "SELECT i.id, i.external_id, i.status, i.label, i.votes, i.judgment_count, i.answers, i.fields \
+     FROM items i",
+    "ORDER BY i.id"
+);
+
+const JUDGMENTS_SQL: [&str; 4] = filtered!(
+    "SELECT i.external_id, u.name, j.answer, j.normalized, j.created_at \
+     FROM items i JOIN judgments j ON j.item_id = i.id JOIN users u ON u.id = j.annotator_id",
+    "ORDER BY i.id, j.id"
+);
+
+impl ItemFilter {
+    /// The query for this filter with its parameters bound.
+    fn query(
+        self,
+        variants: &'static [&'static str; 4],
+        project_id: i64,
+    ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+        match (self.status, self.since) {
+            (None, None) => sqlx::query(variants[0]).bind(project_id),
+            (Some(s), None) => sqlx::query(variants[1]).bind(project_id).bind(s.as_str()),
+            (None, Some(c)) => sqlx::query(variants[2]).bind(project_id).bind(c),
+            (Some(s), Some(c)) => sqlx::query(variants[3])
+                .bind(project_id)
+                .bind(s.as_str())
+                .bind(c),
+        }
+    }
+}
 
 /// One item as the labels export needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,43 +167,60 @@ impl ExportSnapshot {
         .await?)
     }
 
-    /// The project's items in import order, streamed.
+    /// The last change number of the project visible in this read view: the cursor a pipeline
+    /// passes back as `since` to get only what changed after this export. 0 before any change.
+    pub async fn change_cursor(&mut self, project_id: i64) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM project_changes WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// The project's configuration version in this read view.
+    pub async fn config_version(&mut self, project_id: i64) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT config_version FROM projects WHERE id = $1")
+            .bind(project_id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("project {project_id}")))
+    }
+
+    /// The project's items (those `filter` selects) in import order, streamed.
     pub fn stream_items(
         &mut self,
         project_id: i64,
+        filter: ItemFilter,
     ) -> impl Stream<Item = Result<ExportRow, StoreError>> + Send + '_ {
-        sqlx::query(
-            "SELECT id, external_id, status, label, votes, judgment_count, answers, fields \
-             FROM items WHERE project_id = $1 ORDER BY id",
-        )
-        .bind(project_id)
-        .fetch(&mut *self.tx)
-        .map_err(StoreError::from)
-        .and_then(|row| async move { export_row(row) })
+        filter
+            .query(&ITEMS_SQL, project_id)
+            .fetch(&mut *self.tx)
+            .map_err(StoreError::from)
+            .and_then(|row| async move { export_row(row) })
     }
 
-    /// The project's judgments, grouped by item in import order, streamed.
+    /// The judgments of the project's items (those `filter` selects), grouped by item in
+    /// import order, streamed.
     pub fn stream_judgments(
         &mut self,
         project_id: i64,
+        filter: ItemFilter,
     ) -> impl Stream<Item = Result<JudgmentExportRow, StoreError>> + Send + '_ {
-        sqlx::query(
-            "SELECT i.external_id, u.name, j.answer, j.normalized, j.created_at \
-             FROM items i JOIN judgments j ON j.item_id = i.id JOIN users u ON u.id = j.annotator_id \
-             WHERE i.project_id = $1 ORDER BY i.id, j.id",
-        )
-        .bind(project_id)
-        .fetch(&mut *self.tx)
-        .map(|row| -> Result<JudgmentExportRow, StoreError> {
-            let row = row?;
-            Ok(JudgmentExportRow {
-                item_id: row.try_get("external_id")?,
-                annotator: row.try_get("name")?,
-                answer: row.try_get("answer")?,
-                normalized: row.try_get("normalized")?,
-                created_at: row.try_get("created_at")?,
+        filter
+            .query(&JUDGMENTS_SQL, project_id)
+            .fetch(&mut *self.tx)
+            .map(|row| -> Result<JudgmentExportRow, StoreError> {
+                let row = row?;
+                Ok(JudgmentExportRow {
+                    item_id: row.try_get("external_id")?,
+                    annotator: row.try_get("name")?,
+                    answer: row.try_get("answer")?,
+                    normalized: row.try_get("normalized")?,
+                    created_at: row.try_get("created_at")?,
+                })
             })
-        })
     }
 
     /// Every judged item's outcome with its judgments, one row per item in no particular

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
+use super::changes::stamp_changes;
 use super::projects::Project;
 use super::reconfigure::check_config_version;
 use super::{Backend, MAX_BINDS, Store, StoreError, multi_row_sql, now_ms, push_list};
@@ -233,16 +234,19 @@ impl Store {
         let inserted = insert_items(&mut tx, project, &to_insert, progress).await?;
         summary.items_created = inserted.len() as u64;
         for (id, json) in &to_fill {
-            sqlx::query("UPDATE items SET fields = $1, updated_at = $2 WHERE id = $3")
-                .bind(json.as_str())
-                .bind(now_ms())
-                .bind(*id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE items SET fields = $1, updated_at = $2, change_seq = -1 WHERE id = $3",
+            )
+            .bind(json.as_str())
+            .bind(now_ms())
+            .bind(*id)
+            .execute(&mut *tx)
+            .await?;
         }
         summary.items_updated = to_fill.len() as u64;
         if summary.items_created + summary.items_updated > 0 {
             add_project_fields(&mut tx, project.id, field_names).await?;
+            stamp_changes(&mut tx, project.id).await?;
         }
         tx.commit().await?;
         Ok(summary)
@@ -467,6 +471,7 @@ impl Store {
         }
         progress.phase("deciding items", updates.len() as u64);
         update_outcomes(&mut tx, project, &updates, now, progress).await?;
+        stamp_changes(&mut tx, project.id).await?;
         tx.commit().await?;
         Ok(summary)
     }
@@ -585,13 +590,13 @@ async fn insert_items(
     items: &[(String, String)],
     progress: &dyn Progress,
 ) -> Result<HashMap<String, i64>, StoreError> {
-    const COLS: usize = 6;
+    const COLS: usize = 7;
     let now = now_ms();
     let mut out = HashMap::with_capacity(items.len());
     for chunk in items.chunks((MAX_BINDS / COLS).min(2000)) {
         let sql = multi_row_sql(
             Backend::of(tx),
-            "INSERT INTO items (project_id, external_id, fields, capacity, created_at, updated_at)",
+            "INSERT INTO items (project_id, external_id, fields, capacity, created_at, updated_at, change_seq)",
             COLS,
             chunk.len(),
             "RETURNING id, external_id",
@@ -604,7 +609,8 @@ async fn insert_items(
                 .bind(fields.as_str())
                 .bind(i64::from(project.rule().max()))
                 .bind(now)
-                .bind(now);
+                .bind(now)
+                .bind(-1i64);
         }
         for row in q.fetch_all(&mut **tx).await? {
             out.insert(row.try_get("external_id")?, row.try_get("id")?);
@@ -687,7 +693,8 @@ pub(crate) async fn update_outcomes(
             "UPDATE items SET \
              status = CASE WHEN items.status = 'adjudicated' THEN items.status ELSE v.column2 END, \
              label = CASE WHEN items.status = 'adjudicated' THEN items.label ELSE v.column3 END, \
-             votes = v.column4, answers = v.column5, judgment_count = v.column6, updated_at = ",
+             votes = v.column4, answers = v.column5, judgment_count = v.column6, change_seq = -1, \
+             updated_at = ",
         );
         backend.push_param(&mut sql, 1);
         sql.push_str(" FROM (VALUES ");

@@ -4,6 +4,7 @@
 
 mod adjudication;
 mod assignment;
+mod changes;
 mod dashboard;
 mod error;
 mod export;
@@ -23,7 +24,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use adjudication::UnresolvedItem;
 pub use assignment::{Lease, SubmitReceipt};
 pub use error::StoreError;
-pub use export::{ExportRow, ExportSnapshot, ItemJudgments, JudgmentExportRow};
+pub use export::{ExportRow, ExportSnapshot, ItemFilter, ItemJudgments, JudgmentExportRow};
 pub use import::{
     BatchItem, ImportSummary, ItemRecord, JudgmentBatch, JudgmentRecord, NoProgress, Progress,
     derived_item_id,

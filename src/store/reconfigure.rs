@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use sqlx::any::Any;
 use sqlx::{AssertSqlSafe, Row, Transaction};
 
+use super::changes::stamp_changes;
 use super::import::{NoProgress, update_outcomes};
 use super::projects::{Project, ProjectCounts, counts};
 use super::{Backend, MAX_BINDS, Store, StoreError};
@@ -118,6 +119,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         summary.after = counts(&mut *tx, project.id).await?;
+        if summary.rule_changed {
+            stamp_changes(&mut tx, project.id).await?;
+        }
         tx.commit().await?;
         Ok((updated, summary))
     }
@@ -255,7 +259,7 @@ async fn renormalize(
         q.execute(&mut **tx).await?;
     }
     for (item, label) in relabel {
-        sqlx::query("UPDATE items SET label = $1 WHERE project_id = $2 AND external_id = $3")
+        sqlx::query("UPDATE items SET label = $1, change_seq = -1 WHERE project_id = $2 AND external_id = $3")
             .bind(label)
             .bind(project.id)
             .bind(item)

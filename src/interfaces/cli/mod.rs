@@ -172,9 +172,16 @@ pub struct WebArgs {
 pub struct ExportArgs {
     #[arg(long)]
     project: String,
-    /// Labels CSV (`-` for standard output).
+    /// Labels file (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Format of the labels and judgments files: `csv` or `jsonl` (one JSON object per line).
+    #[arg(long, value_parser = ["csv", "jsonl"], default_value = "csv")]
+    format: String,
+    /// Only items with this status in the labels and judgments files (statistics always
+    /// cover the whole project).
+    #[arg(long, value_parser = ["pending", "resolved", "unresolved", "adjudicated"])]
+    status: Option<String>,
     /// Statistics JSON.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
@@ -548,19 +555,45 @@ async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
     let counts = store.project_counts(project.id).await?;
     let bar = Bar::new();
     bar.phase_labels(counts.items);
+    let format = if args.format == "jsonl" {
+        export::Format::Jsonl
+    } else {
+        export::Format::Csv
+    };
+    let filter = crate::store::ItemFilter {
+        status: args
+            .status
+            .as_deref()
+            .and_then(crate::domain::Status::parse),
+        since: None,
+    };
+    let shape = export::Shape::CSV.with_format(format).with_filter(filter);
     let mut snapshot = store.export_snapshot().await?;
     let mut labels = Output::create(&args.out)?;
     let pass = export::write_labels(
         &mut snapshot,
         &project,
-        &mut labels.writer,
-        export::Cells::Exact,
+        &mut export::ExportOut::writer(&mut labels.writer),
+        shape,
         &bar,
     )
     .await?;
     labels.commit()?;
     let need_stats = args.stats.is_some() || args.annotators.is_some();
     let stats: Option<ProjectStats> = if need_stats {
+        let pass = if filter == crate::store::ItemFilter::default() {
+            pass
+        } else {
+            // The labels were filtered: statistics need one more pass over every item.
+            export::write_labels(
+                &mut snapshot,
+                &project,
+                &mut export::ExportOut::writer(&mut std::io::sink()),
+                export::Shape::CSV,
+                &crate::store::NoProgress,
+            )
+            .await?
+        };
         Some(export::finish_stats(&mut snapshot, &project, pass).await?)
     } else {
         None
@@ -581,8 +614,8 @@ async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
         export::write_judgments(
             &mut snapshot,
             &project,
-            &mut out.writer,
-            export::Cells::Exact,
+            &mut export::ExportOut::writer(&mut out.writer),
+            shape,
             &bar,
         )
         .await?;

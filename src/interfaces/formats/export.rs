@@ -3,6 +3,7 @@
 //! Streams: memory does not grow with the number of items.
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -10,7 +11,8 @@ use serde::Serialize;
 use crate::domain::consensus_stats::{AnnotatorCounts, ConsensusAccumulator};
 use crate::domain::stats::{Agreement, AgreementStats, cohen_kappa_from_counts};
 use crate::domain::{Status, Tally};
-use crate::store::{ExportSnapshot, Progress, Project, Store, StoreError};
+use crate::store::{ExportSnapshot, ItemFilter, Progress, Project, Store, StoreError};
+use tokio::sync::mpsc;
 
 /// Errors while exporting.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,8 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("cannot write CSV")]
     Csv(#[from] csv::Error),
+    #[error("statistics need every item: the labels pass was filtered")]
+    Filtered,
     #[error("stored item {item} is corrupt: {message}")]
     Corrupt { item: String, message: String },
 }
@@ -110,25 +114,202 @@ pub struct LabelsPass {
     pub adjudicated: u64,
     pub judgments: u64,
     agreement: Agreement,
+    /// Whether every item was seen (no filter): only then are statistics possible.
+    whole_project: bool,
 }
 
-/// Writes the labels CSV (one row per item, in import order) and gathers what the stats need.
+/// Bytes are handed on in pieces of about this size: big enough to keep per-chunk overhead
+/// negligible, small enough that a streamed download starts at once and memory stays flat.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// A buffer the CSV writer fills and [`ExportOut`] drains.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        // A poisoned lock only means a writer panicked mid-write; the bytes are still bytes.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where an export's bytes go: a writer (a file, standard output, memory), or a channel that
+/// feeds a streamed HTTP response and pushes back when the client reads slowly. Either way the
+/// bytes are the same.
+pub struct ExportOut<'a> {
+    buf: SharedBuf,
+    target: Target<'a>,
+}
+
+enum Target<'a> {
+    Writer(&'a mut dyn Write),
+    Channel(mpsc::Sender<std::io::Result<Vec<u8>>>),
+}
+
+impl<'a> ExportOut<'a> {
+    pub fn writer(out: &'a mut dyn Write) -> ExportOut<'a> {
+        ExportOut {
+            buf: SharedBuf::default(),
+            target: Target::Writer(out),
+        }
+    }
+
+    /// Sends the bytes in chunks down `tx`; fails with `BrokenPipe` once the receiver is gone
+    /// (the client disconnected), which stops the export.
+    pub fn channel(tx: mpsc::Sender<std::io::Result<Vec<u8>>>) -> ExportOut<'static> {
+        ExportOut {
+            buf: SharedBuf::default(),
+            target: Target::Channel(tx),
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.buf.lock().len()
+    }
+
+    /// Hands on what is buffered when there is at least `at_least` bytes of it.
+    async fn drain(&mut self, at_least: usize) -> std::io::Result<()> {
+        let chunk = {
+            let mut buf = self.buf.lock();
+            if buf.is_empty() || buf.len() < at_least {
+                return Ok(());
+            }
+            std::mem::replace(&mut *buf, Vec::with_capacity(CHUNK_BYTES + 4096))
+        };
+        match &mut self.target {
+            Target::Writer(w) => w.write_all(&chunk),
+            Target::Channel(tx) => tx.send(Ok(chunk)).await.map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+            }),
+        }
+    }
+
+    /// Writes bytes made in memory (the stats JSON, the annotators CSV).
+    pub async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.buf.lock().extend_from_slice(bytes);
+        self.drain(CHUNK_BYTES).await
+    }
+
+    /// Hands on everything still buffered; call once at the end.
+    pub async fn finish(&mut self) -> std::io::Result<()> {
+        self.drain(1).await?;
+        if let Target::Writer(w) = &mut self.target {
+            w.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// The file formats of row exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// What a labels or judgments export contains and how it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub format: Format,
+    /// CSV only: JSON lines are for machines and always exact.
+    pub cells: Cells,
+    pub filter: ItemFilter,
+}
+
+impl Shape {
+    /// The whole project as exact CSV: the CLI's export.
+    pub const CSV: Shape = Shape {
+        format: Format::Csv,
+        cells: Cells::Exact,
+        filter: ItemFilter {
+            status: None,
+            since: None,
+        },
+    };
+
+    pub fn with_cells(self, cells: Cells) -> Shape {
+        Shape { cells, ..self }
+    }
+
+    pub fn with_format(self, format: Format) -> Shape {
+        Shape { format, ..self }
+    }
+
+    pub fn with_filter(self, filter: ItemFilter) -> Shape {
+        Shape { filter, ..self }
+    }
+
+    fn is_whole_project(&self) -> bool {
+        self.filter == ItemFilter::default()
+    }
+}
+
+/// A labels line of the JSON-lines export.
+#[derive(Serialize)]
+struct LabelLine<'a> {
+    item_id: &'a str,
+    status: &'a str,
+    label: Option<&'a str>,
+    votes: i64,
+    judgments: i64,
+    agreement: Option<f64>,
+    answers: &'a serde_json::value::RawValue,
+    input: &'a serde_json::value::RawValue,
+}
+
+/// A judgments line of the JSON-lines export.
+#[derive(Serialize)]
+struct JudgmentLine<'a> {
+    item_id: &'a str,
+    annotator: &'a str,
+    answer: &'a str,
+    normalized: &'a str,
+    submitted_at: &'a str,
+}
+
+fn raw_json<'a>(text: &'a str, what: &str) -> Result<&'a serde_json::value::RawValue, String> {
+    serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))
+}
+
+/// Writes the labels (one row per item the filter selects, in import order) and gathers what
+/// the stats need. The pass is complete only for a whole-project export; [`finish_stats`]
+/// refuses a filtered one.
 pub async fn write_labels(
     snapshot: &mut ExportSnapshot,
     project: &Project,
-    out: &mut dyn Write,
-    cells: Cells,
+    out: &mut ExportOut<'_>,
+    shape: Shape,
     progress: &dyn Progress,
 ) -> Result<LabelsPass, ExportError> {
     let fields = snapshot.project_fields(project.id).await?;
-    let mut w = csv::WriterBuilder::new().from_writer(out);
+    let mut w = csv::WriterBuilder::new().from_writer(out.buf.clone());
     let mut header: Vec<String> = LABEL_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
     header.extend(fields.iter().map(|f| format!("input.{f}")));
-    w.write_record(&header)?;
-    let mut pass = LabelsPass::default();
-    let mut rows = Box::pin(snapshot.stream_items(project.id));
+    if shape.format == Format::Csv {
+        w.write_record(&header)?;
+    }
+    let mut pass = LabelsPass {
+        whole_project: shape.is_whole_project(),
+        ..LabelsPass::default()
+    };
+    let mut rows = Box::pin(snapshot.stream_items(project.id, shape.filter));
     let mut record: Vec<String> = Vec::with_capacity(header.len());
     let mut counts: Vec<u64> = Vec::new();
+    let mut line = Vec::with_capacity(512);
     while let Some(row) = rows.try_next().await? {
         let corrupt = |message: String| ExportError::Corrupt {
             item: row.external_id.clone(),
@@ -150,38 +331,65 @@ pub async fn write_labels(
         counts.clear();
         counts.extend(tally.iter().map(|(_, c)| u64::from(c)));
         pass.agreement.add_item(&counts);
+        let label = if status.has_label() {
+            row.label.as_deref()
+        } else {
+            None
+        };
+        let agreement = (row.judgments > 0).then(|| row.votes as f64 / row.judgments as f64);
 
-        record.clear();
-        record.push(row.external_id.clone());
-        record.push(status.as_str().to_owned());
-        record.push(if status.has_label() {
-            row.label.clone().unwrap_or_default()
-        } else {
-            String::new()
-        });
-        record.push(row.votes.to_string());
-        record.push(row.judgments.to_string());
-        record.push(if row.judgments > 0 {
-            (row.votes as f64 / row.judgments as f64).to_string()
-        } else {
-            String::new()
-        });
-        record.push(row.answers.clone());
-        if !fields.is_empty() {
-            let map: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&row.fields).map_err(|e| corrupt(format!("fields: {e}")))?;
-            for f in &fields {
-                record.push(match map.get(f) {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                    None => String::new(),
-                });
+        match shape.format {
+            Format::Jsonl => {
+                line.clear();
+                serde_json::to_writer(
+                    &mut line,
+                    &LabelLine {
+                        item_id: &row.external_id,
+                        status: status.as_str(),
+                        label,
+                        votes: row.votes,
+                        judgments: row.judgments,
+                        agreement,
+                        answers: raw_json(&row.answers, "answers").map_err(corrupt)?,
+                        input: raw_json(&row.fields, "fields").map_err(corrupt)?,
+                    },
+                )
+                .map_err(std::io::Error::from)?;
+                line.push(b'\n');
+                out.buf.lock().extend_from_slice(&line);
+            }
+            Format::Csv => {
+                record.clear();
+                record.push(row.external_id.clone());
+                record.push(status.as_str().to_owned());
+                record.push(label.unwrap_or_default().to_owned());
+                record.push(row.votes.to_string());
+                record.push(row.judgments.to_string());
+                record.push(agreement.map(|a| a.to_string()).unwrap_or_default());
+                record.push(row.answers.clone());
+                if !fields.is_empty() {
+                    let map: serde_json::Map<String, serde_json::Value> =
+                        serde_json::from_str(&row.fields)
+                            .map_err(|e| corrupt(format!("fields: {e}")))?;
+                    for f in &fields {
+                        record.push(match map.get(f) {
+                            Some(serde_json::Value::String(s)) => s.clone(),
+                            Some(other) => other.to_string(),
+                            None => String::new(),
+                        });
+                    }
+                }
+                w.write_record(record.iter().map(|c| shape.cells.apply(c).into_owned()))?;
             }
         }
-        w.write_record(record.iter().map(|c| cells.apply(c).into_owned()))?;
         progress.advance(1);
+        if out.pending() >= CHUNK_BYTES {
+            w.flush()?;
+            out.drain(CHUNK_BYTES).await?;
+        }
     }
     w.flush()?;
+    out.finish().await?;
     Ok(pass)
 }
 
@@ -191,6 +399,9 @@ pub async fn finish_stats(
     project: &Project,
     mut pass: LabelsPass,
 ) -> Result<ProjectStats, ExportError> {
+    if !pass.whole_project {
+        return Err(ExportError::Filtered);
+    }
     let mut consensus = ConsensusAccumulator::new();
     {
         let mut rows = Box::pin(snapshot.stream_judgment_outcomes(project.id));
@@ -252,8 +463,8 @@ pub async fn project_stats(store: &Store, project: &Project) -> Result<ProjectSt
     let pass = write_labels(
         &mut snapshot,
         project,
-        &mut std::io::sink(),
-        Cells::Exact,
+        &mut ExportOut::writer(&mut std::io::sink()),
+        Shape::CSV,
         &crate::store::NoProgress,
     )
     .await?;
@@ -290,32 +501,61 @@ pub fn write_annotators(
     Ok(())
 }
 
-/// Writes the judgments CSV: the long import format plus the normalised answer and time,
-/// so it re-imports losslessly.
+/// Writes the judgments (of the items the filter selects): the long import format plus the
+/// normalised answer and time, so it re-imports losslessly.
 pub async fn write_judgments(
     snapshot: &mut ExportSnapshot,
     project: &Project,
-    out: &mut dyn Write,
-    cells: Cells,
+    out: &mut ExportOut<'_>,
+    shape: Shape,
     progress: &dyn Progress,
 ) -> Result<u64, ExportError> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(JUDGMENT_COLUMNS)?;
-    let mut rows = Box::pin(snapshot.stream_judgments(project.id));
+    let mut w = csv::Writer::from_writer(out.buf.clone());
+    if shape.format == Format::Csv {
+        w.write_record(JUDGMENT_COLUMNS)?;
+    }
+    let mut rows = Box::pin(snapshot.stream_judgments(project.id, shape.filter));
     let mut n = 0;
+    let mut line = Vec::with_capacity(256);
     while let Some(j) = rows.try_next().await? {
         let time = format_timestamp(j.created_at);
-        w.write_record([
-            cells.apply(&j.item_id).as_bytes(),
-            cells.apply(&j.annotator).as_bytes(),
-            cells.apply(&j.answer).as_bytes(),
-            cells.apply(&j.normalized).as_bytes(),
-            cells.apply(&time).as_bytes(),
-        ])?;
+        match shape.format {
+            Format::Csv => {
+                let cells = shape.cells;
+                w.write_record([
+                    cells.apply(&j.item_id).as_bytes(),
+                    cells.apply(&j.annotator).as_bytes(),
+                    cells.apply(&j.answer).as_bytes(),
+                    cells.apply(&j.normalized).as_bytes(),
+                    cells.apply(&time).as_bytes(),
+                ])?;
+            }
+            Format::Jsonl => {
+                line.clear();
+                serde_json::to_writer(
+                    &mut line,
+                    &JudgmentLine {
+                        item_id: &j.item_id,
+                        annotator: &j.annotator,
+                        answer: &j.answer,
+                        normalized: &j.normalized,
+                        submitted_at: &time,
+                    },
+                )
+                .map_err(std::io::Error::from)?;
+                line.push(b'\n');
+                out.buf.lock().extend_from_slice(&line);
+            }
+        }
         n += 1;
         progress.advance(1);
+        if out.pending() >= CHUNK_BYTES {
+            w.flush()?;
+            out.drain(CHUNK_BYTES).await?;
+        }
     }
     w.flush()?;
+    out.finish().await?;
     Ok(n)
 }
 

@@ -5,6 +5,7 @@ mod admin;
 mod annotate;
 mod auth;
 mod error;
+pub mod exports;
 mod markdown;
 mod owner;
 mod settings;

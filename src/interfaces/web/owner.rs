@@ -8,11 +8,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::auth::{check_csrf, csrf_token, current_user, html, redirect, set_flash, take_flash};
+use super::exports::{self, ExportFile};
 use super::{AppState, WebError};
 use crate::domain::chart::{Bar, bar_chart};
 use crate::domain::consensus_stats::median_seconds_per_item;
 use crate::interfaces::formats::export::{self, Cells, ProjectStats};
-use crate::store::{NoProgress, Project, Role, User, now_ms};
+use crate::store::{ItemFilter, NoProgress, Project, Role, User, now_ms};
 
 /// A project the user may manage: its owner, or an admin. Others get a 404, so slugs of other
 /// owners' projects do not leak.
@@ -198,8 +199,8 @@ pub async fn dashboard(
     Ok(html(page.render()?))
 }
 
-/// Downloads: the same bytes as the CLI export, except that CSV cells are made safe to open
-/// in a spreadsheet (see [`Cells::SpreadsheetSafe`]).
+/// Downloads: the same bytes as the CLI export, streamed, except that CSV cells are made safe
+/// to open in a spreadsheet (see [`Cells::SpreadsheetSafe`]).
 pub async fn download(
     state: web::Data<AppState>,
     session: Session,
@@ -208,67 +209,23 @@ pub async fn download(
     let (slug, file) = path.into_inner();
     let user = current_user(&state, &session).await?;
     let project = managed(&state, &user, &slug).await?;
-    let internal = |e: export::ExportError| WebError::Internal(format!("{e:?}"));
-    let mut snapshot = state.store.export_snapshot().await?;
-    let mut body = Vec::new();
-    let content_type = match file.as_str() {
-        "labels.csv" => {
-            export::write_labels(
-                &mut snapshot,
-                &project,
-                &mut body,
-                Cells::SpreadsheetSafe,
-                &NoProgress,
-            )
-            .await
-            .map_err(internal)?;
-            "text/csv; charset=utf-8"
-        }
-        "judgments.csv" => {
-            export::write_judgments(
-                &mut snapshot,
-                &project,
-                &mut body,
-                Cells::SpreadsheetSafe,
-                &NoProgress,
-            )
-            .await
-            .map_err(internal)?;
-            "text/csv; charset=utf-8"
-        }
-        "annotators.csv" | "stats.json" => {
-            let pass = export::write_labels(
-                &mut snapshot,
-                &project,
-                &mut std::io::sink(),
-                Cells::Exact,
-                &NoProgress,
-            )
-            .await
-            .map_err(internal)?;
-            let stats = export::finish_stats(&mut snapshot, &project, pass)
-                .await
-                .map_err(internal)?;
-            if file == "stats.json" {
-                export::write_stats(&stats, &mut body).map_err(internal)?;
-                "application/json"
-            } else {
-                export::write_annotators(&stats, &mut body, Cells::SpreadsheetSafe)
-                    .map_err(internal)?;
-                "text/csv; charset=utf-8"
-            }
-        }
-        _ => return Err(WebError::NotFound),
-    };
-    snapshot.close().await?;
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"{}-{file}\"", project.config.slug),
-        ))
-        .insert_header(("Cache-Control", "no-store"))
-        .body(body))
+    let file = ExportFile::parse(&file).ok_or(WebError::NotFound)?;
+    let filter = ItemFilter::default();
+    let prepared =
+        exports::prepare(&state.store, &project, file, Cells::SpreadsheetSafe, filter).await?;
+    let mut response = exports::response(
+        prepared,
+        &project,
+        file,
+        Cells::SpreadsheetSafe,
+        filter,
+        true,
+    );
+    response.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 /// Largest items file accepted from the browser.
