@@ -1,7 +1,44 @@
-//! Password hashing with argon2id. Hashing is deliberately slow: call it off the async runtime
-//! (`spawn_blocking`).
+//! Secrets: password hashing with argon2id, and API tokens.
+//!
+//! Password hashing is deliberately slow: call it off the async runtime (`spawn_blocking`). API
+//! tokens are 256 random bits, so a single SHA-256 is enough to store them safely: nobody can
+//! guess a preimage, and checking one per request costs microseconds.
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+
+/// What every API token starts with, so that secret scanners and people recognise one.
+pub const TOKEN_PREFIX: &str = "qrm_";
+
+/// A new API token: the secret shown once, its non-secret prefix for lists, and the hash that
+/// is stored.
+pub struct NewTokenSecret {
+    pub secret: String,
+    pub prefix: String,
+    pub hash: String,
+}
+
+/// Makes a fresh random API token.
+pub fn new_token() -> NewTokenSecret {
+    let bytes: [u8; 32] = rand::rng().random();
+    let secret = format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    NewTokenSecret {
+        prefix: secret[..TOKEN_PREFIX.len() + 8].to_owned(),
+        hash: token_hash(&secret),
+        secret,
+    }
+}
+
+/// The stored form of a token: hex SHA-256.
+pub fn token_hash(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
@@ -34,5 +71,17 @@ mod tests {
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("correct horse", "not a hash"));
         assert_ne!(h, hash_password("correct horse").expect("hash"), "salted");
+    }
+
+    #[test]
+    fn tokens_are_random_prefixed_and_stored_hashed() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a.secret, b.secret);
+        assert!(a.secret.starts_with("qrm_") && a.secret.len() == 4 + 43, "{}", a.secret);
+        assert!(a.secret.starts_with(&a.prefix) && a.prefix.len() == 12);
+        assert_eq!(a.hash, token_hash(&a.secret));
+        assert_eq!(a.hash.len(), 64);
+        assert!(!a.hash.contains(&a.secret[4..]));
     }
 }

@@ -13,6 +13,7 @@ mod logins;
 mod members;
 mod projects;
 mod reconfigure;
+mod tokens;
 mod users;
 
 use std::str::FromStr;
@@ -32,6 +33,7 @@ pub use import::{
 pub use members::MemberProject;
 pub use projects::{Project, ProjectCounts};
 pub use reconfigure::ReconfigureSummary;
+pub use tokens::{ApiToken, NewToken, Scopes};
 pub use users::{NewUser, Role, User};
 
 /// Which database the pool talks to.
