@@ -78,7 +78,11 @@ mod tests {
         let a = new_token();
         let b = new_token();
         assert_ne!(a.secret, b.secret);
-        assert!(a.secret.starts_with("qrm_") && a.secret.len() == 4 + 43, "{}", a.secret);
+        assert!(
+            a.secret.starts_with("qrm_") && a.secret.len() == 4 + 43,
+            "{}",
+            a.secret
+        );
         assert!(a.secret.starts_with(&a.prefix) && a.prefix.len() == 12);
         assert_eq!(a.hash, token_hash(&a.secret));
         assert_eq!(a.hash.len(), 64);

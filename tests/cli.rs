@@ -91,6 +91,10 @@ fn every_command_has_help() {
         vec!["items", "import", "--help"],
         vec!["judgments", "import", "--help"],
         vec!["export", "--help"],
+        vec!["token", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["token", "list", "--help"],
+        vec!["token", "revoke", "--help"],
     ] {
         let out = env.ok(&args);
         assert!(out.contains("Usage:"), "{args:?}: {out}");
@@ -745,5 +749,158 @@ fn serve_reads_the_config_file_and_logs_the_user_of_each_request() {
     assert!(
         !request_line("GET", "/login").contains("user_id="),
         "anonymous requests have no user id"
+    );
+}
+
+#[test]
+fn api_tokens_are_printed_once_listed_by_prefix_and_revocable() {
+    let env = Env::new();
+    for (email, role) in [
+        ("owner@example.com", "owner"),
+        ("ann@example.com", "annotator"),
+    ] {
+        let out = env.run_with_stdin(
+            &["user", "add", "--email", email, "--role", role],
+            "s3cret-pass\n",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    env.ok(&[
+        "project",
+        "create",
+        "--config",
+        &seed("leagues.toml"),
+        "--owner",
+        "owner@example.com",
+    ]);
+
+    let out = env.run(&[
+        "token",
+        "create",
+        "--user",
+        "Owner@Example.com",
+        "--scope",
+        "export",
+        "--project",
+        "leagues",
+        "--name",
+        "nightly",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let secret = stdout.trim_end_matches('\n');
+    assert!(
+        secret.starts_with("qrm_") && secret.len() == 47 && !secret.contains('\n'),
+        "only the secret on standard output: {stdout:?}"
+    );
+    assert!(stderr.contains("shown only this once"), "{stderr}");
+    assert!(!stderr.contains(secret), "{stderr}");
+
+    let other = env.ok(&[
+        "token",
+        "create",
+        "--user",
+        "ann@example.com",
+        "--scope",
+        "annotate",
+    ]);
+    assert!(other.starts_with("qrm_") && other.trim() != secret);
+
+    let list = env.ok(&["token", "list"]);
+    assert!(!list.contains(secret), "never the secret: {list}");
+    assert!(!list.contains(other.trim()), "{list}");
+    assert!(list.contains(&format!("{}…", &secret[..12])), "{list}");
+    let nightly = list
+        .lines()
+        .find(|l| l.contains("nightly"))
+        .unwrap_or_else(|| panic!("{list}"));
+    for part in ["owner@example.com", "export", "leagues", "never", "active"] {
+        assert!(nightly.contains(part), "{part}: {nightly}");
+    }
+    let annotate = list
+        .lines()
+        .find(|l| l.contains("ann@example.com"))
+        .unwrap_or_else(|| panic!("{list}"));
+    for part in ["annotate", "all projects", "token 20"] {
+        assert!(annotate.contains(part), "{part}: {annotate}");
+    }
+    let mine = env.ok(&["token", "list", "--user", "ann@example.com"]);
+    assert!(
+        mine.contains("ann@example.com") && !mine.contains("nightly"),
+        "{mine}"
+    );
+
+    let id = nightly.split_whitespace().next().unwrap();
+    let out = env.ok(&["token", "revoke", id]);
+    assert!(out.contains(&format!("revoked token {id}")), "{out}");
+    let list = env.ok(&["token", "list"]);
+    let nightly = list.lines().find(|l| l.contains("nightly")).unwrap();
+    assert!(nightly.contains("revoked 20"), "{nightly}");
+    assert!(
+        list.lines()
+            .find(|l| l.contains("ann@example.com"))
+            .unwrap()
+            .contains("active")
+    );
+
+    let before = env.ok(&["token", "list"]);
+    for (args, message) in [
+        (
+            vec!["--user", "owner@example.com", "--scope", "export,bogus"],
+            "--scope: unknown scope \"bogus\"; scopes are export and annotate",
+        ),
+        (
+            vec!["--user", "ghost@example.com", "--scope", "annotate"],
+            "no user named ghost@example.com",
+        ),
+        (
+            vec!["--user", "ann@example.com", "--scope", "export"],
+            "the export scope is only for owners and admins; ann@example.com is an annotator",
+        ),
+        (
+            vec![
+                "--user",
+                "ann@example.com",
+                "--scope",
+                "annotate",
+                "--project",
+                "leagues",
+            ],
+            "ann@example.com is not a member of project \"leagues\"",
+        ),
+        (
+            vec![
+                "--user",
+                "owner@example.com",
+                "--scope",
+                "export",
+                "--project",
+                "nope",
+            ],
+            "no project \"nope\"",
+        ),
+    ] {
+        let mut full = vec!["token", "create"];
+        full.extend(args);
+        let err = env.fails(&full);
+        assert!(err.contains(message), "{full:?}: {err}");
+    }
+    let err = env.fails(&["token", "create", "--user", "owner@example.com"]);
+    assert!(err.contains("--scope"), "{err}");
+    let err = env.fails(&["token", "revoke", "999"]);
+    assert!(err.contains("token 999 not found"), "{err}");
+    assert_eq!(
+        env.ok(&["token", "list"]),
+        before,
+        "failures create nothing"
     );
 }

@@ -21,6 +21,7 @@ struct Browser<S> {
 struct Page {
     status: u16,
     location: Option<String>,
+    cache_control: Option<String>,
     body: String,
 }
 
@@ -73,10 +74,16 @@ where
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let cache_control = resp
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = String::from_utf8(test::read_body(resp).await.to_vec()).expect("utf-8");
         Page {
             status,
             location,
+            cache_control,
             body,
         }
     }
@@ -1041,5 +1048,336 @@ async fn owners_create_and_edit_projects_and_a_new_rule_re_decides_items() {
     let page = b.post("/o/leagues/settings", &body).await;
     assert_eq!(page.status, 422);
     assert!(page.body.contains("Someone changed this project"));
+    db.finish().await;
+}
+
+/// The secret shown in the "copy your new token now" box.
+fn shown_secret(page: &Page) -> String {
+    let at = page
+        .body
+        .find("id=\"new-secret\"")
+        .expect("the new secret's box");
+    let start = at + page.body[at..].find('>').expect("its text") + 1;
+    page.body[start..start + page.body[start..].find("</textarea>").unwrap()].to_owned()
+}
+
+async fn token_count(store: &Store) -> usize {
+    store.list_tokens(None).await.unwrap().len()
+}
+
+#[actix_web::test]
+async fn api_tokens_need_a_login_and_a_csrf_token() {
+    let db = TestDb::sqlite().await;
+    user(&db.store, "owner@example.com", Role::Owner).await;
+    let mut b = browser!(db.store);
+    for page in [
+        b.get("/tokens").await,
+        b.post("/tokens", &[("csrf", "x"), ("scope_annotate", "on")])
+            .await,
+        b.post("/tokens/1/revoke", &[("csrf", "x")]).await,
+    ] {
+        assert_eq!(
+            (page.status, page.location.as_deref()),
+            (303, Some("/login"))
+        );
+    }
+
+    b.login("owner@example.com", "password1").await;
+    let home = b.get("/").await;
+    assert!(
+        home.body.contains("<a href=\"/tokens\">API tokens</a>"),
+        "every logged-in user has the link"
+    );
+    let forged = b
+        .post("/tokens", &[("csrf", "forged"), ("scope_annotate", "on")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let missing = b.post("/tokens", &[("scope_annotate", "on")]).await;
+    assert_eq!(missing.status, 403);
+    assert_eq!(token_count(&db.store).await, 0, "nothing created");
+    let revoke = b.post("/tokens/1/revoke", &[("csrf", "forged")]).await;
+    assert_eq!(revoke.status, 403);
+    db.finish().await;
+}
+
+#[actix_web::test]
+async fn a_new_token_is_shown_once_then_listed_by_its_prefix_and_stored_as_sha256() {
+    use sha2::Digest;
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    let owner = user(s, "owner@example.com", Role::Owner).await;
+    let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
+    s.create_project(&config, Some(owner)).await.unwrap();
+
+    let mut b = browser!(db.store);
+    b.login("owner@example.com", "password1").await;
+    let page = b.get("/tokens").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("No tokens yet"));
+    assert!(
+        page.body.contains("name=\"scope_export\""),
+        "owners may export"
+    );
+    assert!(page.body.contains("<option value=\"leagues\""));
+    let csrf = page.csrf();
+
+    let created = b
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &csrf),
+                ("name", "nightly <b>export</b>"),
+                ("scope_export", "on"),
+                ("project", "leagues"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert_eq!(created.cache_control.as_deref(), Some("no-store"));
+    assert!(created.body.contains("Copy your new token now"));
+    assert!(
+        created
+            .body
+            .contains("nightly &#60;b&#62;export&#60;/b&#62;"),
+        "names are escaped"
+    );
+    assert!(!created.body.contains("<b>export</b>"));
+    let secret = shown_secret(&created);
+    assert!(secret.starts_with("qrm_") && secret.len() == 47, "{secret}");
+    assert_eq!(
+        created.body.matches(&secret).count(),
+        1,
+        "the secret appears once, in its box"
+    );
+
+    let tokens = s.list_tokens(None).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    let stored: String = sqlx::query_scalar("SELECT secret_hash FROM api_tokens WHERE id = $1")
+        .bind(tokens[0].id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    let sha256: String = sha2::Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(stored, sha256, "only the SHA-256 of the secret is stored");
+    assert!(
+        !sqlx::query_scalar::<_, String>("SELECT prefix || name || scopes FROM api_tokens")
+            .fetch_one(s.pool())
+            .await
+            .unwrap()
+            .contains(&secret)
+    );
+
+    let list = b.get("/tokens").await;
+    assert_eq!(list.status, 200);
+    assert!(!list.body.contains(&secret), "never shown again");
+    assert!(!list.body.contains("Copy your new token now"));
+    assert!(
+        list.body
+            .contains(&format!("<code>{}…</code>", tokens[0].prefix))
+    );
+    assert!(list.body.contains("<td>export</td>"));
+    assert!(list.body.contains("<td>leagues</td>"));
+    assert!(list.body.contains("never") && list.body.contains("active"));
+
+    // The token works (as the API will use it), and the page shows when it was last used.
+    let (token, who) = s
+        .authenticate_token(&quorum::auth::token_hash(&secret), quorum::store::now_ms())
+        .await
+        .unwrap()
+        .expect("a live token");
+    assert_eq!((token.id, who.id), (tokens[0].id, owner));
+    let list = b.get("/tokens").await;
+    assert!(
+        !list.body.contains("<td class=\"nowrap\">never</td>"),
+        "used now"
+    );
+    assert!(!list.body.contains(&secret));
+
+    // An empty name gets the date; both scopes and every project are fine for an owner.
+    let created = b
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &csrf),
+                ("name", ""),
+                ("scope_export", "on"),
+                ("scope_annotate", "on"),
+                ("project", ""),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(created.body.contains(&format!("token {today}")));
+    assert!(created.body.contains("<td>export, annotate</td>"));
+    assert!(created.body.contains("<td>All my projects</td>"));
+    assert_ne!(shown_secret(&created), secret);
+    db.finish().await;
+}
+
+#[actix_web::test]
+async fn annotators_get_annotate_tokens_for_their_projects_only() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    let owner = user(s, "owner@example.com", Role::Owner).await;
+    let annotator = user(s, "ann@example.com", Role::Annotator).await;
+    let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
+    let leagues = s.create_project(&config, Some(owner)).await.unwrap();
+    let others = quorum::domain::ProjectConfig::from_toml(
+        &LEAGUES
+            .replace("slug = \"leagues\"", "slug = \"others\"")
+            .replace("name = \"Leagues\"", "name = \"Other leagues\""),
+    )
+    .unwrap();
+    s.create_project(&others, Some(owner)).await.unwrap();
+    s.add_member(leagues.id, annotator).await.unwrap();
+
+    let mut b = browser!(db.store);
+    b.login("ann@example.com", "password1").await;
+    let page = b.get("/tokens").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains("scope_export"),
+        "export is not offered to annotators"
+    );
+    assert!(page.body.contains("<option value=\"leagues\""));
+    assert!(!page.body.contains("others"), "only their projects");
+    let csrf = page.csrf();
+
+    let export = b
+        .post(
+            "/tokens",
+            &[("csrf", &csrf), ("name", "sneaky"), ("scope_export", "on")],
+        )
+        .await;
+    assert_eq!(export.status, 422);
+    assert!(
+        export.body.contains(
+            "the export scope is only for owners and admins; ann@example.com is an annotator"
+        ),
+        "{}",
+        export.body
+    );
+    assert!(
+        export.body.contains("value=\"sneaky\""),
+        "the form keeps its input"
+    );
+
+    let none = b.post("/tokens", &[("csrf", &csrf), ("name", "x")]).await;
+    assert_eq!(none.status, 422);
+    assert!(none.body.contains("Choose at least one scope"));
+
+    for slug in ["others", "no-such-project"] {
+        let refused = b
+            .post(
+                "/tokens",
+                &[("csrf", &csrf), ("scope_annotate", "on"), ("project", slug)],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{slug}");
+        assert!(
+            refused.body.contains(&format!(
+                "&#34;{slug}&#34; is not a project you manage or are a member of"
+            )),
+            "{slug}: {}",
+            refused.body
+        );
+    }
+    assert_eq!(token_count(s).await, 0, "refusals create nothing");
+
+    let created = b
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &csrf),
+                ("name", "labeler"),
+                ("scope_annotate", "on"),
+                ("project", "leagues"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let secret = shown_secret(&created);
+    let tokens = s.list_tokens(Some(annotator)).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].project_id, Some(leagues.id));
+    assert!(tokens[0].scopes.annotate && !tokens[0].scopes.export);
+    assert!(secret.starts_with(&tokens[0].prefix));
+    db.finish().await;
+}
+
+#[actix_web::test]
+async fn users_revoke_their_own_tokens_and_nobody_elses() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    user(s, "owner@example.com", Role::Owner).await;
+    user(s, "ann@example.com", Role::Annotator).await;
+
+    let mut owner = browser!(db.store);
+    owner.login("owner@example.com", "password1").await;
+    let csrf = owner.get("/tokens").await.csrf();
+    let created = owner
+        .post(
+            "/tokens",
+            &[("csrf", &csrf), ("name", "ci"), ("scope_export", "on")],
+        )
+        .await;
+    let secret = shown_secret(&created);
+    let hash = quorum::auth::token_hash(&secret);
+    let id = s.list_tokens(None).await.unwrap()[0].id;
+
+    let mut ann = browser!(db.store);
+    ann.login("ann@example.com", "password1").await;
+    let ann_csrf = ann.get("/tokens").await.csrf();
+    let theirs = ann
+        .post(&format!("/tokens/{id}/revoke"), &[("csrf", &ann_csrf)])
+        .await;
+    assert_eq!(theirs.status, 404, "another user's token looks missing");
+    assert!(!ann.get("/tokens").await.body.contains("ci"));
+    assert!(
+        s.authenticate_token(&hash, 1).await.unwrap().is_some(),
+        "still live"
+    );
+    assert_eq!(
+        owner
+            .post("/tokens/999/revoke", &[("csrf", &csrf)])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        owner
+            .post("/tokens/abc/revoke", &[("csrf", &csrf)])
+            .await
+            .status,
+        404
+    );
+
+    let page = owner.get("/tokens").await;
+    assert!(
+        page.body
+            .contains(&format!("action=\"/tokens/{id}/revoke\""))
+    );
+    let done = owner
+        .post(&format!("/tokens/{id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        (done.status, done.location.as_deref()),
+        (303, Some("/tokens"))
+    );
+    let page = owner.get("/tokens").await;
+    assert!(page.body.contains("Revoked token “ci”"), "{}", page.body);
+    assert!(page.body.contains("<td>revoked "));
+    assert!(
+        !page
+            .body
+            .contains(&format!("action=\"/tokens/{id}/revoke\"")),
+        "no Revoke button for a revoked token"
+    );
+    assert!(!page.body.contains(&secret));
+    assert!(s.authenticate_token(&hash, 2).await.unwrap().is_none());
     db.finish().await;
 }

@@ -1,5 +1,7 @@
 //! Thin interfaces over the domain and the store: parse input, call, render.
 
+pub mod api;
 pub mod cli;
 pub mod formats;
+pub mod tokens;
 pub mod web;

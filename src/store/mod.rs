@@ -13,6 +13,7 @@ mod logins;
 mod members;
 mod projects;
 mod reconfigure;
+mod snapshots;
 mod tokens;
 mod users;
 
@@ -33,6 +34,7 @@ pub use import::{
 pub use members::MemberProject;
 pub use projects::{Project, ProjectCounts};
 pub use reconfigure::ReconfigureSummary;
+pub use snapshots::{SnapshotRecord, valid_snapshot_name};
 pub use tokens::{ApiToken, NewToken, Scopes};
 pub use users::{NewUser, Role, User};
 

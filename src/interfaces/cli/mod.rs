@@ -73,6 +73,31 @@ pub enum Command {
     Judgments(JudgmentsCommand),
     /// Export resolved labels, statistics, judgments and annotators.
     Export(ExportArgs),
+    /// Manage API tokens (`Authorization: Bearer <token>`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// List and download snapshots (create them with `quorum export --snapshot NAME`).
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// A project's snapshots, newest first.
+    List {
+        #[arg(long)]
+        project: String,
+    },
+    /// Writes every file of a snapshot and its manifest.json into a directory, checking each
+    /// file's SHA-256 against the manifest.
+    Download {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +133,37 @@ pub enum ProjectCommand {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret once on standard output. Only its SHA-256 hash is
+    /// stored: the secret cannot be shown again.
+    Create {
+        /// Email of the token's user (a login user who is not disabled).
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        /// `export` (read a project's data; owners and admins), `annotate` (label as the user),
+        /// or both: `export,annotate` or the flag twice.
+        #[arg(long = "scope", value_name = "SCOPES", required = true)]
+        scopes: Vec<String>,
+        /// Limit the token to this project (the user must manage it for `export`, be a
+        /// member, its owner or an admin for `annotate`).
+        #[arg(long, value_name = "SLUG")]
+        project: Option<String>,
+        /// A name to recognise the token by [default: "token YYYY-MM-DD"].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (never their secrets): id, user, name, prefix, scopes, project, created,
+    /// last used, status.
+    List {
+        /// Only this user's tokens.
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,8 +229,12 @@ pub struct ExportArgs {
     #[arg(long)]
     project: String,
     /// Labels file (`-` for standard output).
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "snapshot")]
+    out: Option<PathBuf>,
+    /// Also pin every export file as an immutable snapshot with this name, downloadable later
+    /// byte for byte (`quorum snapshot download`, or the API).
+    #[arg(long, value_name = "NAME")]
+    snapshot: Option<String>,
     /// Format of the labels and judgments files: `csv` or `jsonl` (one JSON object per line).
     #[arg(long, value_parser = ["csv", "jsonl"], default_value = "csv")]
     format: String,
@@ -393,6 +453,104 @@ async fn dispatch(store: &Store, settings: &Settings, command: Command) -> Resul
             Ok(())
         }
         Command::Export(args) => export_command(store, args).await,
+        Command::Token(command) => token_command(store, command).await,
+        Command::Snapshot(command) => snapshot_command(store, command).await,
+    }
+}
+
+async fn token_command(store: &Store, command: TokenCommand) -> Result<()> {
+    use crate::interfaces::tokens;
+    let now = crate::store::now_ms();
+    match command {
+        TokenCommand::Create {
+            user,
+            scopes,
+            project,
+            name,
+        } => {
+            let scopes = crate::store::Scopes::parse(&scopes.join(","))
+                .map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+            let user = tokens::user_by_email(store, &user).await?;
+            let issued = tokens::issue(
+                store,
+                &user,
+                scopes,
+                project.as_deref(),
+                name.as_deref(),
+                now,
+            )
+            .await?;
+            let t = &issued.token;
+            eprintln!(
+                "created token {} {:?} for {} (scopes {}, {}); it is shown only this once: store it now",
+                t.id,
+                t.name,
+                user.name,
+                t.scopes.as_string(),
+                match &project {
+                    Some(slug) => format!("project {}", slug.trim()),
+                    None => "all projects".into(),
+                }
+            );
+            println!("{}", issued.secret);
+            Ok(())
+        }
+        TokenCommand::List { user } => {
+            let filter = match user {
+                Some(email) => Some(tokens::user_by_email(store, &email).await?),
+                None => None,
+            };
+            let list = store.list_tokens(filter.as_ref().map(|u| u.id)).await?;
+            if list.is_empty() {
+                println!(
+                    "no tokens yet: create one with `quorum token create --user EMAIL --scope SCOPES`"
+                );
+                return Ok(());
+            }
+            let users: std::collections::HashMap<i64, String> = store
+                .list_users()
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u.name))
+                .collect();
+            let projects: std::collections::HashMap<i64, String> = store
+                .list_projects()
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.config.slug))
+                .collect();
+            println!(
+                "{:<5} {:<24} {:<20} {:<15} {:<16} {:<20} {:<20} {:<20} STATUS",
+                "ID", "USER", "NAME", "PREFIX", "SCOPES", "PROJECT", "CREATED", "LAST USED"
+            );
+            for t in list {
+                println!(
+                    "{:<5} {:<24} {:<20} {:<15} {:<16} {:<20} {:<20} {:<20} {}",
+                    t.id,
+                    users.get(&t.user_id).map_or("?", String::as_str),
+                    t.name,
+                    format!("{}…", t.prefix),
+                    t.scopes.as_string(),
+                    match t.project_id {
+                        Some(id) => projects.get(&id).map_or("?", String::as_str),
+                        None => "all projects",
+                    },
+                    tokens::format_time(t.created_at),
+                    t.last_used_at
+                        .map_or_else(|| "never".into(), tokens::format_time),
+                    match t.revoked_at {
+                        Some(at) => format!("revoked {}", tokens::format_time(at)),
+                        None => "active".into(),
+                    }
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { id } => {
+            store.revoke_token(id, None, now).await?;
+            println!("revoked token {id}");
+            Ok(())
+        }
     }
 }
 
@@ -552,6 +710,109 @@ impl Drop for Output {
 
 async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
     let project: Project = store.project_by_slug(&args.project).await?;
+    if let Some(out) = args.out.clone() {
+        export_files(store, &project, &args, &out).await?;
+    } else if args.stats.is_some() || args.judgments.is_some() || args.annotators.is_some() {
+        bail!("--stats, --judgments and --annotators go with --out");
+    }
+    if let Some(name) = &args.snapshot {
+        let manifest = crate::interfaces::formats::snapshot::create_snapshot(
+            store,
+            &project,
+            name,
+            None,
+            crate::store::now_ms(),
+        )
+        .await?;
+        eprintln!(
+            "snapshot {} of {}: {} items, cursor {}",
+            manifest.name, manifest.project, manifest.stats["items"], manifest.cursor
+        );
+        for f in &manifest.files {
+            eprintln!(
+                "  {:<16} {:>12} bytes  sha256 {}",
+                f.name, f.bytes, f.sha256
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn snapshot_command(store: &Store, command: SnapshotCommand) -> Result<()> {
+    use crate::interfaces::formats::snapshot::parse_manifest;
+    use futures_util::TryStreamExt;
+    use sha2::{Digest, Sha256};
+    match command {
+        SnapshotCommand::List { project } => {
+            let p = store.project_by_slug(&project).await?;
+            let snapshots = store.list_snapshots(p.id).await?;
+            if snapshots.is_empty() {
+                println!(
+                    "no snapshots yet: create one with `quorum export --project {project} --snapshot NAME`"
+                );
+            }
+            for s in snapshots {
+                let m = parse_manifest(s.manifest.as_deref().unwrap_or(""))?;
+                let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+                println!(
+                    "{:<28} {}  items {:>8}  cursor {:>8}  {:>12} bytes",
+                    m.name, m.generated_at, m.stats["items"], m.cursor, bytes
+                );
+            }
+            Ok(())
+        }
+        SnapshotCommand::Download { project, name, dir } => {
+            let p = store.project_by_slug(&project).await?;
+            let s = store.snapshot_by_name(p.id, &name).await?;
+            let json = s.manifest.unwrap_or_default();
+            let m = parse_manifest(&json)?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for f in &m.files {
+                let path = dir.join(&f.name);
+                let mut out = Output::create(&path)?;
+                let mut hasher = Sha256::new();
+                let mut chunks = Box::pin(store.stream_snapshot_file(s.id, &f.name));
+                while let Some(chunk) = chunks.try_next().await? {
+                    hasher.update(&chunk);
+                    std::io::Write::write_all(&mut out.writer, &chunk)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                let sha: String = hasher
+                    .finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if sha != f.sha256 {
+                    bail!(
+                        "{}: SHA-256 {sha} does not match the manifest's {}",
+                        f.name,
+                        f.sha256
+                    );
+                }
+                out.commit()?;
+            }
+            let path = dir.join("manifest.json");
+            std::fs::write(&path, format!("{json}\n"))
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "snapshot {} written to {} ({} files, checksums verified)",
+                m.name,
+                dir.display(),
+                m.files.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The files named by `--out`, `--stats`, `--judgments` and `--annotators`.
+async fn export_files(
+    store: &Store,
+    project: &Project,
+    args: &ExportArgs,
+    out_path: &std::path::Path,
+) -> Result<()> {
+    let project = project.clone();
     let counts = store.project_counts(project.id).await?;
     let bar = Bar::new();
     bar.phase_labels(counts.items);
@@ -569,7 +830,7 @@ async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
     };
     let shape = export::Shape::CSV.with_format(format).with_filter(filter);
     let mut snapshot = store.export_snapshot().await?;
-    let mut labels = Output::create(&args.out)?;
+    let mut labels = Output::create(out_path)?;
     let pass = export::write_labels(
         &mut snapshot,
         &project,
@@ -623,14 +884,14 @@ async fn export_command(store: &Store, args: ExportArgs) -> Result<()> {
     }
     snapshot.close().await?;
     bar.finish();
-    if args.out.as_os_str() != "-" {
+    if out_path.as_os_str() != "-" {
         println!(
             "exported {} items ({} resolved, {} unresolved, {} pending) to {}",
             counts.items,
             counts.resolved,
             counts.unresolved,
             counts.pending,
-            args.out.display()
+            out_path.display()
         );
     }
     Ok(())

@@ -201,6 +201,120 @@ pub fn parse_items<R: Read>(file: &str, input: R) -> Result<ParsedItems, ImportE
     })
 }
 
+/// Parses items as JSON lines: one object per line, an optional `"item_id"` string, every other
+/// key an input field (strings, numbers and booleans; `null` is an empty value). Fields are
+/// ordered by first appearance; a line without a field gets an empty value, as a blank CSV
+/// cell would. Blank lines are skipped. The same id rules as the CSV apply.
+pub fn parse_items_jsonl(file: &str, input: &[u8]) -> Result<ParsedItems, ImportError> {
+    let err = |line: u64, column: Option<&str>, message: String| ImportError {
+        file: file.to_owned(),
+        line: Some(line),
+        column: column.map(str::to_owned),
+        message,
+    };
+    let text = std::str::from_utf8(input).map_err(|e| {
+        let line = input[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64
+            + 1;
+        err(line, None, "the file is not valid UTF-8".into())
+    })?;
+    let mut field_names: Vec<String> = Vec::new();
+    // (line, item id, (field index, value) pairs) per non-blank line.
+    type Row = (u64, Option<String>, Vec<(usize, String)>);
+    let mut rows: Vec<Row> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i as u64 + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw)
+            .map_err(|e| err(line, None, format!("not a JSON object: {e}")))?;
+        let mut external_id = None;
+        let mut values = Vec::with_capacity(object.len());
+        for (key, value) in object {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Null => String::new(),
+                _ => {
+                    return Err(err(
+                        line,
+                        Some(&key),
+                        "values must be strings, numbers, booleans or null".into(),
+                    ));
+                }
+            };
+            if key == "item_id" {
+                let id = text.trim();
+                if id.is_empty() || id.len() > 500 {
+                    return Err(err(
+                        line,
+                        Some("item_id"),
+                        "the item id must be 1 to 500 bytes".into(),
+                    ));
+                }
+                external_id = Some(id.to_owned());
+                continue;
+            }
+            let index = match field_names.iter().position(|f| *f == key) {
+                Some(i) => i,
+                None => {
+                    field_names.push(key);
+                    field_names.len() - 1
+                }
+            };
+            values.push((index, text));
+        }
+        rows.push((line, external_id, values));
+    }
+    if rows.is_empty() {
+        return Err(ImportError {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            message: "the file has no items".into(),
+        });
+    }
+    if field_names.is_empty() {
+        return Err(err(
+            1,
+            None,
+            "an item needs at least one input field besides item_id".into(),
+        ));
+    }
+    let ids = rows.iter().filter(|r| r.1.is_some()).count();
+    if ids != 0 && ids != rows.len() {
+        let line = rows.iter().find(|r| r.1.is_none()).map_or(1, |r| r.0);
+        return Err(err(
+            line,
+            Some("item_id"),
+            "either every line has an item_id or none does".into(),
+        ));
+    }
+    let width = field_names.len();
+    let records = rows
+        .into_iter()
+        .map(|(line, external_id, values)| {
+            let mut row = vec![String::new(); width];
+            for (i, v) in values {
+                row[i] = v;
+            }
+            ItemRecord {
+                line,
+                external_id,
+                values: row,
+            }
+        })
+        .collect();
+    Ok(ParsedItems {
+        field_names,
+        records,
+    })
+}
+
 /// Item ids and annotator names: present, and short enough to index and show.
 fn check_key<R: Read>(
     csv: &Csv<R>,

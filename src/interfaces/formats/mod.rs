@@ -2,3 +2,4 @@
 
 pub mod export;
 pub mod import_csv;
+pub mod snapshot;

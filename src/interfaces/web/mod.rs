@@ -9,6 +9,7 @@ pub mod exports;
 mod markdown;
 mod owner;
 mod settings;
+mod tokens;
 
 use std::net::TcpListener;
 
@@ -58,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 }
             }),
     )
+    .configure(crate::interfaces::api::configure)
     .route("/healthz", web::get().to(healthz))
     .route("/static/app.css", web::get().to(stylesheet))
     .route("/static/label.js", web::get().to(label_script))
@@ -92,6 +94,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/admin/users/{id}/disabled",
         web::post().to(admin::set_disabled),
     )
+    .route("/tokens", web::get().to(tokens::list))
+    .route("/tokens", web::post().to(tokens::create))
+    .route("/tokens/{id}/revoke", web::post().to(tokens::revoke))
     .default_service(web::to(not_found));
 }
 

@@ -1,0 +1,198 @@
+//! Snapshots: every file of the export contract, written from one consistent read view and
+//! stored immutably under a name with a manifest (project, rule, statistics, time, cursor,
+//! size and SHA-256 of each file), so an ML pipeline can pin its training data and fetch it
+//! again byte for byte whatever happened to the project since.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::export::{
+    self, Cells, ExportError, ExportOut, Format, LabelsPass, Shape, format_timestamp,
+};
+use crate::store::{NoProgress, Project, Store};
+
+/// The files of a snapshot, in the order they are written.
+pub const SNAPSHOT_FILES: [&str; 6] = [
+    "labels.csv",
+    "labels.jsonl",
+    "judgments.csv",
+    "judgments.jsonl",
+    "annotators.csv",
+    "stats.json",
+];
+
+/// Stored chunks are about this size.
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// What a snapshot holds; stored as its manifest JSON.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Manifest {
+    /// `quorum-snapshot/1`.
+    pub format: String,
+    pub name: String,
+    pub project: String,
+    pub project_name: String,
+    /// RFC 3339, UTC.
+    pub generated_at: String,
+    /// The change cursor of the read view: pass it as `since` to pull what changed after.
+    pub cursor: i64,
+    /// The project's configuration at the time, as TOML.
+    pub config: String,
+    /// The stats JSON of the export contract.
+    pub stats: serde_json::Value,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct FileEntry {
+    pub name: String,
+    pub bytes: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+/// Writes a snapshot named `name` of `project`; returns its manifest. Annotators keep working
+/// meanwhile; the snapshot shows the project as of the moment it started. On failure nothing
+/// is left behind.
+pub async fn create_snapshot(
+    store: &Store,
+    project: &Project,
+    name: &str,
+    created_by: Option<i64>,
+    now: i64,
+) -> Result<Manifest, ExportError> {
+    let id = store
+        .begin_snapshot(project.id, name, created_by, now)
+        .await?;
+    match build(store, project, name, id, now).await {
+        Ok(manifest) => {
+            let json = serde_json::to_string_pretty(&manifest).map_err(std::io::Error::from)?;
+            store.complete_snapshot(id, &json).await?;
+            Ok(manifest)
+        }
+        Err(e) => {
+            if let Err(cleanup) = store.abandon_snapshot(id).await {
+                tracing::warn!(error = %cleanup, snapshot = id, "removing a failed snapshot");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn build(
+    store: &Store,
+    project: &Project,
+    name: &str,
+    id: i64,
+    now: i64,
+) -> Result<Manifest, ExportError> {
+    let mut snapshot = store.export_snapshot().await?;
+    let cursor = snapshot.change_cursor(project.id).await?;
+    let mut files = Vec::new();
+    let mut pass: Option<LabelsPass> = None;
+    for (file, judgments, format) in [
+        ("labels.csv", false, Format::Csv),
+        ("labels.jsonl", false, Format::Jsonl),
+        ("judgments.csv", true, Format::Csv),
+        ("judgments.jsonl", true, Format::Jsonl),
+    ] {
+        let (tx, rx) = mpsc::channel(4);
+        let shape = Shape::CSV.with_format(format);
+        let snap = &mut snapshot;
+        let produce = async move {
+            let mut out = ExportOut::channel(tx);
+            if judgments {
+                export::write_judgments(snap, project, &mut out, shape, &NoProgress)
+                    .await
+                    .map(|_| None)
+            } else {
+                export::write_labels(snap, project, &mut out, shape, &NoProgress)
+                    .await
+                    .map(Some)
+            }
+        };
+        let (produced, stored) =
+            futures_util::future::join(produce, store_file(store, id, file, rx)).await;
+        if let Some(p) = produced?
+            && format == Format::Csv
+        {
+            pass = Some(p);
+        }
+        files.push(stored?);
+    }
+    let pass = pass.ok_or_else(|| ExportError::Io(std::io::Error::other("no labels pass")))?;
+    let stats = export::finish_stats(&mut snapshot, project, pass).await?;
+    snapshot.close().await?;
+    let mut annotators = Vec::new();
+    export::write_annotators(&stats, &mut annotators, Cells::Exact)?;
+    let mut stats_json = Vec::new();
+    export::write_stats(&stats, &mut stats_json)?;
+    for (file, bytes) in [("annotators.csv", annotators), ("stats.json", stats_json)] {
+        let (tx, rx) = mpsc::channel(1);
+        let send = async move {
+            if !bytes.is_empty() {
+                let _ = tx.send(Ok(bytes)).await;
+            }
+        };
+        let ((), stored) = futures_util::future::join(send, store_file(store, id, file, rx)).await;
+        files.push(stored?);
+    }
+    Ok(Manifest {
+        format: "quorum-snapshot/1".into(),
+        name: name.to_owned(),
+        project: project.config.slug.clone(),
+        project_name: project.config.name.clone(),
+        generated_at: format_timestamp(now),
+        cursor,
+        config: project.config.to_toml(),
+        stats: serde_json::to_value(&stats).map_err(std::io::Error::from)?,
+        files,
+    })
+}
+
+/// Stores what arrives on `rx` as `file` in chunks of about [`CHUNK_BYTES`], hashing as it
+/// goes.
+async fn store_file(
+    store: &Store,
+    snapshot_id: i64,
+    file: &str,
+    mut rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+) -> Result<FileEntry, ExportError> {
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let mut seq = 0i64;
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
+    while let Some(chunk) = rx.recv().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        total += chunk.len() as u64;
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= CHUNK_BYTES {
+            store
+                .add_snapshot_chunk(snapshot_id, file, seq, &buf)
+                .await?;
+            seq += 1;
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        store
+            .add_snapshot_chunk(snapshot_id, file, seq, &buf)
+            .await?;
+    }
+    Ok(FileEntry {
+        name: file.to_owned(),
+        bytes: total,
+        sha256: hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    })
+}
+
+/// Reads a stored manifest.
+pub fn parse_manifest(json: &str) -> Result<Manifest, ExportError> {
+    serde_json::from_str(json).map_err(|e| ExportError::Io(std::io::Error::other(e)))
+}
