@@ -797,7 +797,11 @@ async fn snapshots_are_immutable_and_download_byte_for_byte() {
             then[0],
             "{backend}: the live export did change"
         );
-        assert!(then[1].len() > 1024 * 1024, "labels.jsonl spans chunks: {}", then[1].len());
+        assert!(
+            then[1].len() > 1024 * 1024,
+            "labels.jsonl spans chunks: {}",
+            then[1].len()
+        );
 
         let dup = call(
             &app,

@@ -88,6 +88,7 @@ fn every_command_has_help() {
         vec!["project", "create", "--help"],
         vec!["project", "list", "--help"],
         vec!["project", "show", "--help"],
+        vec!["project", "update", "--help"],
         vec!["items", "import", "--help"],
         vec!["judgments", "import", "--help"],
         vec!["export", "--help"],
@@ -95,6 +96,11 @@ fn every_command_has_help() {
         vec!["token", "create", "--help"],
         vec!["token", "list", "--help"],
         vec!["token", "revoke", "--help"],
+        vec!["snapshot", "--help"],
+        vec!["snapshot", "list", "--help"],
+        vec!["snapshot", "download", "--help"],
+        vec!["serve", "--help"],
+        vec!["demo", "--help"],
     ] {
         let out = env.ok(&args);
         assert!(out.contains("Usage:"), "{args:?}: {out}");
@@ -903,4 +909,92 @@ fn api_tokens_are_printed_once_listed_by_prefix_and_revocable() {
         before,
         "failures create nothing"
     );
+}
+
+#[test]
+fn exports_in_json_lines_and_snapshots_download_byte_for_byte() {
+    let env = Env::new();
+    env.ok(&[
+        "project",
+        "create",
+        "--config",
+        &seed("athlete-handles.toml"),
+    ]);
+    env.ok(&[
+        "items",
+        "import",
+        "--project",
+        "athlete-handles",
+        &seed("athlete-handles-items.csv"),
+    ]);
+    env.ok(&[
+        "judgments",
+        "import",
+        "--project",
+        "athlete-handles",
+        &seed("athlete-handles-mturk.csv"),
+    ]);
+    let jsonl = env.ok(&[
+        "export",
+        "--project",
+        "athlete-handles",
+        "--out",
+        "-",
+        "--format",
+        "jsonl",
+        "--status",
+        "resolved",
+    ]);
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{jsonl}");
+    assert!(lines.iter().all(|l| l["status"] == "resolved"));
+
+    // A snapshot alone, then the files again from it, checked against the live export.
+    let err = env.fails(&["export", "--project", "athlete-handles"]);
+    assert!(err.contains("--out") || err.contains("--snapshot"), "{err}");
+    let out = env.run(&["export", "--project", "athlete-handles", "--snapshot", "v1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let note = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        note.contains("snapshot v1") && note.contains("labels.csv"),
+        "{note}"
+    );
+    env.ok(&[
+        "export",
+        "--project",
+        "athlete-handles",
+        "--out",
+        "live.csv",
+    ]);
+    assert!(
+        env.ok(&["snapshot", "list", "--project", "athlete-handles"])
+            .contains("v1")
+    );
+    let dir = env.path("v1");
+    env.ok(&[
+        "snapshot",
+        "download",
+        "--project",
+        "athlete-handles",
+        "--name",
+        "v1",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(dir.join("labels.csv")).unwrap(),
+        std::fs::read(env.path("live.csv")).unwrap()
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 6);
+    let err = env.fails(&["export", "--project", "athlete-handles", "--snapshot", "v1"]);
+    assert!(err.contains("already exists"), "{err}");
 }

@@ -184,11 +184,7 @@ async fn store_file(
     Ok(FileEntry {
         name: file.to_owned(),
         bytes: total,
-        sha256: hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256: crate::auth::hex(&hasher.finalize()),
     })
 }
 
