@@ -226,7 +226,10 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
         (1..=3).contains(&e.per_item),
         "--per-item must be 1 to 3 (the rule allows at most 3)"
     );
-    ensure!(e.runs > 0 && e.batch > 0, "--runs and --batch must be positive");
+    ensure!(
+        e.runs > 0 && e.batch > 0,
+        "--runs and --batch must be positive"
+    );
     for f in &e.files {
         ensure!(
             matches!(
@@ -270,7 +273,14 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
         let cli_out = work.path().join(format!("cli-labels-{n}.csv"));
         let t = Instant::now();
         let out = Command::new(&quorum_bin)
-            .args(["--database", &url, "export", "--project", EXPORT_SLUG, "--out"])
+            .args([
+                "--database",
+                &url,
+                "export",
+                "--project",
+                EXPORT_SLUG,
+                "--out",
+            ])
             .arg(&cli_out)
             .env("QUORUM_LOG", "warn")
             .stdin(Stdio::null())
@@ -311,15 +321,7 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
             .finish();
         println!(
             "{:<16} {:>12} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7}",
-            "file",
-            "bytes",
-            "s",
-            "MB/s",
-            "peak MiB",
-            "sampled",
-            "srv CPU",
-            "cli CPU",
-            "TTFB ms"
+            "file", "bytes", "s", "MB/s", "peak MiB", "sampled", "srv CPU", "cli CPU", "TTFB ms"
         );
         for file in &e.files {
             let url = format!("{base}/api/v1/projects/{EXPORT_SLUG}/exports/{file}");
@@ -494,7 +496,8 @@ async fn prepare_export(url: &str, n: usize, e: &ExportArgs, seed: u64) -> Resul
                 SURNAMES[(item / SECOND.len()) % SURNAMES.len()]
             );
             let team = TEAMS[(item * 7) % TEAMS.len()];
-            for (k, (annotator, answer)) in generator.item(item, e.per_item).into_iter().enumerate() {
+            for (k, (annotator, answer)) in generator.item(item, e.per_item).into_iter().enumerate()
+            {
                 let values = || vec![athlete.clone(), team.to_owned()];
                 batch.push(
                     (item * e.per_item + k) as u64 + 2,
@@ -544,7 +547,11 @@ async fn download(client: &awc::Client, url: &str, token: &str, hash: bool) -> R
         .send()
         .await
         .map_err(|e| anyhow!("GET {url}: {e}"))?;
-    ensure!(res.status() == StatusCode::OK, "GET {url}: {}", res.status());
+    ensure!(
+        res.status() == StatusCode::OK,
+        "GET {url}: {}",
+        res.status()
+    );
     let mut hasher = hash.then(Sha256::new);
     let mut bytes = 0u64;
     let mut first_byte = None;
@@ -566,8 +573,7 @@ async fn download(client: &awc::Client, url: &str, token: &str, hash: bool) -> R
 }
 
 fn sha256_file(path: &Path) -> Result<(u64, String)> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
@@ -891,9 +897,9 @@ async fn worker_run(
             token,
         };
         let seed = args.seed ^ ((i as u64 + 1) * 0x9E37_79B9_7F4A_7C15);
-        tasks.push(actix_web::rt::spawn(client.work(
-            warm_end, end, seed, w.accuracy,
-        )));
+        tasks.push(actix_web::rt::spawn(
+            client.work(warm_end, end, seed, w.accuracy),
+        ));
     }
     let mut results = Vec::new();
     for task in tasks {
@@ -1010,7 +1016,11 @@ async fn worker_run(
         ms(&total.submit_us, 0.99),
         stored.judgment_rows,
         total.acked,
-        if lost_ok && consistent { "ok" } else { "MISMATCH" },
+        if lost_ok && consistent {
+            "ok"
+        } else {
+            "MISMATCH"
+        },
         stored.over_max_rows + stored.over_max_counter,
     );
     let mut problems = Vec::new();
@@ -1022,7 +1032,9 @@ async fn worker_run(
     }
     let errors = total.errors.len() + total.out_of_items;
     if errors > 0 {
-        problems.push(format!("{errors} requests failed or clients ran out of items"));
+        problems.push(format!(
+            "{errors} requests failed or clients ran out of items"
+        ));
     }
     if url.starts_with("sqlite:") && !args.keep {
         let path = url.trim_start_matches("sqlite://");
@@ -1161,10 +1173,7 @@ impl WorkerClient {
             StatusCode::NO_CONTENT => Ok(NextOutcome::Empty),
             status => {
                 let body = res.body().limit(1 << 20).await.unwrap_or_default();
-                bail!(
-                    "POST {path}: {status}: {}",
-                    String::from_utf8_lossy(&body)
-                )
+                bail!("POST {path}: {status}: {}", String::from_utf8_lossy(&body))
             }
         }
     }
@@ -1187,14 +1196,21 @@ impl WorkerClient {
     }
 
     /// Loops next + submit until `end`; measures what starts after `warm_end`.
-    async fn work(self, warm_end: Instant, end: Instant, seed: u64, accuracy: f64) -> WorkerResults {
+    async fn work(
+        self,
+        warm_end: Instant,
+        end: Instant,
+        seed: u64,
+        accuracy: f64,
+    ) -> WorkerResults {
         let mut r = WorkerResults::default();
         let mut rng = Rng::new(seed);
         let next_path = format!("/api/v1/projects/{WORKER_SLUG}/next");
         let mut failures_in_a_row = 0;
         while Instant::now() < end {
             if failures_in_a_row >= 10 {
-                r.errors.push("10 failures in a row; this client stops".into());
+                r.errors
+                    .push("10 failures in a row; this client stops".into());
                 break;
             }
             let t0 = Instant::now();
@@ -1235,7 +1251,8 @@ impl WorkerClient {
                 Ok((status, body)) => {
                     r.rejected += 1;
                     failures_in_a_row += 1;
-                    r.errors.push(format!("POST {submit_path}: {status}: {body}"));
+                    r.errors
+                        .push(format!("POST {submit_path}: {status}: {body}"));
                 }
                 Err(e) => {
                     r.unknown += 1;
