@@ -6,24 +6,12 @@ mod common;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::{LEAGUES, TestDb, config};
+use common::{LEAGUES, TestDb, annotator, config};
 use quorum::domain::{Outcome, ProjectConfig};
-use quorum::store::{NewUser, Role, Store, StoreError};
+use quorum::store::StoreError;
 use sqlx::Row;
 
 const T0: i64 = 1_800_000_000_000;
-
-async fn annotator(store: &Store, n: usize) -> i64 {
-    store
-        .create_user(&NewUser {
-            email: format!("annotator{n}@example.com"),
-            role: Role::Annotator,
-            password_hash: "not-used".into(),
-        })
-        .await
-        .expect("user")
-        .id
-}
 
 #[tokio::test]
 async fn leases_skips_and_releases() {

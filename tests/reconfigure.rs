@@ -7,24 +7,12 @@ mod common;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use common::{HANDLES_7_OF_9, LEAGUES, TestDb, config};
+use common::{HANDLES_7_OF_9, LEAGUES, TestDb, annotator, config};
 use quorum::domain::{ProjectConfig, Tally};
-use quorum::store::{NewUser, Project, Role, Store, StoreError};
+use quorum::store::{Project, Store, StoreError};
 use sqlx::Row;
 
 const T0: i64 = 1_800_000_000_000;
-
-async fn annotator(store: &Store, n: usize) -> i64 {
-    store
-        .create_user(&NewUser {
-            email: format!("annotator{n}@example.com"),
-            role: Role::Annotator,
-            password_hash: "not-used".into(),
-        })
-        .await
-        .expect("user")
-        .id
-}
 
 /// item external id -> (status, label, votes, judgment_count, capacity, lease_count)
 async fn items(store: &Store) -> HashMap<String, (String, Option<String>, i64, i64, i64, i64)> {

@@ -312,8 +312,18 @@ async fn reclaim_expired(
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
+    return_slots(tx, &items).await?;
+    Ok(items.len() as u64)
+}
+
+/// Gives the items back the slots of leases just deleted (`items` has an item's id once per
+/// deleted lease).
+pub(crate) async fn return_slots(
+    tx: &mut Transaction<'static, Any>,
+    items: &[i64],
+) -> Result<(), StoreError> {
     let mut per_item: HashMap<i64, i64> = HashMap::new();
-    for id in &items {
+    for id in items {
         *per_item.entry(*id).or_default() += 1;
     }
     for (id, n) in per_item {
@@ -323,7 +333,7 @@ async fn reclaim_expired(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(items.len() as u64)
+    Ok(())
 }
 
 async fn current_lease(

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use sqlx::any::Any;
 use sqlx::{AssertSqlSafe, Row, Transaction};
 
+use super::assignment::return_slots;
 use super::changes::stamp_changes;
 use super::import::{NoProgress, update_outcomes};
 use super::projects::{Project, ProjectCounts, counts};
@@ -302,17 +303,7 @@ async fn fit_capacity(
     .bind(max)
     .fetch_all(&mut **tx)
     .await?;
-    let mut per_item: HashMap<i64, i64> = HashMap::new();
-    for id in &released {
-        *per_item.entry(*id).or_default() += 1;
-    }
-    for (id, n) in per_item {
-        sqlx::query("UPDATE items SET lease_count = lease_count - $1 WHERE id = $2")
-            .bind(n)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-    }
+    return_slots(tx, &released).await?;
     sqlx::query("UPDATE items SET capacity = $1 WHERE project_id = $2")
         .bind(max)
         .bind(project_id)

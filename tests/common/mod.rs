@@ -154,6 +154,19 @@ fn replace_db(url: &str, name: &str) -> String {
     }
 }
 
+/// A login annotator `annotator{n}@example.com`; its id.
+pub async fn annotator(store: &Store, n: usize) -> i64 {
+    store
+        .create_user(&quorum::store::NewUser {
+            email: format!("annotator{n}@example.com"),
+            role: quorum::store::Role::Annotator,
+            password_hash: "not-used".into(),
+        })
+        .await
+        .expect("user")
+        .id
+}
+
 pub const HANDLES_7_OF_9: &str = r#"
 name = "Athlete handles"
 slug = "athlete-handles"

@@ -158,13 +158,29 @@ pub async fn release(
     caller: Caller,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, lease_id) = path.into_inner();
-    let project = caller.project(&state, &slug, Need::Annotate).await?;
-    state
-        .store
-        .release(&project, lease_id, caller.user.id)
-        .await
-        .map_err(lease_error)?;
+    end_lease(&state, &caller, path.into_inner(), false).await
+}
+
+/// Ends the caller's lease: a release, or a skip that also keeps the item from them.
+async fn end_lease(
+    state: &AppState,
+    caller: &Caller,
+    (slug, lease_id): (String, i64),
+    skip: bool,
+) -> Result<HttpResponse, ApiError> {
+    let project = caller.project(state, &slug, Need::Annotate).await?;
+    let ended = if skip {
+        state
+            .store
+            .skip(&project, lease_id, caller.user.id, now_ms())
+            .await
+    } else {
+        state
+            .store
+            .release(&project, lease_id, caller.user.id)
+            .await
+    };
+    ended.map_err(lease_error)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -192,12 +208,5 @@ pub async fn skip(
     caller: Caller,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, lease_id) = path.into_inner();
-    let project = caller.project(&state, &slug, Need::Annotate).await?;
-    state
-        .store
-        .skip(&project, lease_id, caller.user.id, now_ms())
-        .await
-        .map_err(lease_error)?;
-    Ok(HttpResponse::NoContent().finish())
+    end_lease(&state, &caller, path.into_inner(), true).await
 }
