@@ -829,6 +829,8 @@ async fn snapshots_are_immutable_and_download_byte_for_byte() {
         );
         let malformed = call(&app, post(url, &t).set_payload("{")).await;
         assert_eq!(malformed.status, 400);
+        let oversize = call(&app, post(url, &t).set_payload(vec![b' '; 100 * 1024])).await;
+        assert_eq!((oversize.status, oversize.code().as_str()), (413, "payload_too_large"));
         let default = call(&app, post(url, &t)).await;
         assert_eq!(
             default.status, 201,

@@ -57,9 +57,18 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     slug: web::Path<String>,
-    body: web::Bytes,
+    mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let project = caller.project(&state, &slug, Need::Export).await?;
+    const LIMIT: usize = 64 * 1024;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > LIMIT {
+            return Err(ApiError::TooLarge(LIMIT));
+        }
+        body.extend_from_slice(&chunk);
+    }
     let options: CreateSnapshot = if body.iter().all(u8::is_ascii_whitespace) {
         CreateSnapshot::default()
     } else {
