@@ -89,6 +89,13 @@ async fn build(
 ) -> Result<Manifest, ExportError> {
     let mut snapshot = store.export_snapshot().await?;
     let cursor = snapshot.change_cursor(project.id).await?;
+    // The manifest's configuration must be the one the files were decided by.
+    if snapshot.config_version(project.id).await? != project.config_version {
+        snapshot.close().await?;
+        return Err(ExportError::Store(crate::store::StoreError::Conflict(
+            "the project's settings changed while the snapshot started; try again".into(),
+        )));
+    }
     let mut files = Vec::new();
     let mut pass: Option<LabelsPass> = None;
     for (file, judgments, format) in [
