@@ -408,6 +408,24 @@ async fn exports_are_the_cli_bytes_with_etags_and_cursors() {
     .await;
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
+    let weak = call(
+        &app,
+        get("/api/v1/projects/leagues/exports/labels.csv", &t)
+            .insert_header(("If-None-Match", format!("\"other\", W/{etag}"))),
+    )
+    .await;
+    assert_eq!(
+        weak.status, 304,
+        "a weak form of the tag, in a list, matches"
+    );
+    let lower = call(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/v1/projects")
+            .insert_header(("Authorization", format!("bearer {t}"))),
+    )
+    .await;
+    assert_eq!(lower.status, 200, "the scheme name is case-insensitive");
     let cursor: i64 = labels.header("quorum-cursor").unwrap().parse().unwrap();
     w.db.import_judgments(&w.leagues, "item_id,annotator,answer\ni3,w1,mlb\n")
         .await
@@ -467,6 +485,20 @@ async fn exports_are_the_cli_bytes_with_etags_and_cursors() {
     )
     .await;
     assert_eq!((r.status, r.code().as_str()), (400, "bad_request"));
+    let r = call(
+        &app,
+        get(
+            "/api/v1/projects/leagues/exports/labels.csv?status=resolved&since=1",
+            &t,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "bad_request"),
+        "{}",
+        r.text()
+    );
     let r = call(
         &app,
         get("/api/v1/projects/leagues/exports/stats.json?since=1", &t),
@@ -830,7 +862,10 @@ async fn snapshots_are_immutable_and_download_byte_for_byte() {
         let malformed = call(&app, post(url, &t).set_payload("{")).await;
         assert_eq!(malformed.status, 400);
         let oversize = call(&app, post(url, &t).set_payload(vec![b' '; 100 * 1024])).await;
-        assert_eq!((oversize.status, oversize.code().as_str()), (413, "payload_too_large"));
+        assert_eq!(
+            (oversize.status, oversize.code().as_str()),
+            (413, "payload_too_large")
+        );
         let default = call(&app, post(url, &t)).await;
         assert_eq!(
             default.status, 201,

@@ -87,13 +87,13 @@ async fn submit_conflicts() {
         let l = s.next_item(&p, u1, T0).await.unwrap().unwrap();
         let other = s.submit(&p, l.id, u2, "x", "api", T0).await.unwrap_err();
         assert!(
-            matches!(other, StoreError::Conflict(_)),
+            matches!(other, StoreError::LeaseGone(_)),
             "{backend}: someone else's lease"
         );
         s.submit(&p, l.id, u1, "x", "api", T0).await.unwrap();
         let twice = s.submit(&p, l.id, u1, "x", "api", T0).await.unwrap_err();
         assert!(
-            matches!(twice, StoreError::Conflict(_)),
+            matches!(twice, StoreError::LeaseGone(_)),
             "{backend}: used twice"
         );
         let l2 = s.next_item(&p, u1, T0).await.unwrap().unwrap();
@@ -356,7 +356,86 @@ async fn lease_ids_are_never_reused() {
         let second = s.next_item(&p, u, T0).await.unwrap().unwrap();
         assert_ne!(second.id, first.id, "{backend}");
         let stale = s.submit(&p, first.id, u, "x", "web", T0).await.unwrap_err();
-        assert!(matches!(stale, StoreError::Conflict(_)), "{backend}");
+        assert!(matches!(stale, StoreError::LeaseGone(_)), "{backend}");
         db.finish().await;
+    }
+}
+
+/// An import and web submits to the same item at the same moment: the item's counters and
+/// outcome still match its judgments (on PostgreSQL the import locks the items it re-decides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn imports_racing_submits_keep_counts_and_outcomes_right() {
+    for (backend, db) in TestDb::all().await {
+        let db = Arc::new(db);
+        let p = Arc::new(db.project(&config(5, 9, "fixed")).await);
+        let mut users = Vec::new();
+        for n in 0..2 {
+            users.push(annotator(&db.store, n).await);
+        }
+        for round in 0..15 {
+            let item = format!("r{round}");
+            db.import_items(&p, &format!("item_id,name\n{item},X\n"))
+                .await;
+            let mut leases = Vec::new();
+            for &u in &users {
+                leases.push((u, db.store.next_item(&p, u, T0).await.unwrap().unwrap()));
+            }
+            let submits: Vec<_> = leases
+                .into_iter()
+                .map(|(u, lease)| {
+                    let (db, p) = (db.clone(), p.clone());
+                    tokio::spawn(async move {
+                        db.store
+                            .submit(&p, lease.id, u, "x", "web", T0)
+                            .await
+                            .unwrap();
+                    })
+                })
+                .collect();
+            let import = {
+                let (db, p, item) = (db.clone(), p.clone(), item.clone());
+                tokio::spawn(async move {
+                    db.import_judgments(
+                        &p,
+                        &format!("item_id,annotator,answer\n{item},w1,x\n{item},w2,y\n"),
+                    )
+                    .await
+                    .unwrap();
+                })
+            };
+            for s in submits {
+                s.await.unwrap();
+            }
+            import.await.unwrap();
+            let row =
+                sqlx::query("SELECT id, judgment_count, answers FROM items WHERE external_id = $1")
+                    .bind(&item)
+                    .fetch_one(db.store.pool())
+                    .await
+                    .unwrap();
+            let id: i64 = row.get("id");
+            let stored: i64 = sqlx::query_scalar(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM judgments WHERE item_id = $1",
+            )
+            .bind(id)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+            assert_eq!(stored, 4, "{backend} round {round}");
+            assert_eq!(
+                row.get::<i64, _>("judgment_count"),
+                4,
+                "{backend} round {round}"
+            );
+            assert_eq!(
+                row.get::<String, _>("answers"),
+                "{\"x\":3,\"y\":1}",
+                "{backend} round {round}"
+            );
+        }
+        match Arc::try_unwrap(db) {
+            Ok(db) => db.finish().await,
+            Err(_) => panic!("database still shared"),
+        }
     }
 }

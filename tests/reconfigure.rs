@@ -328,8 +328,8 @@ async fn a_lower_max_ends_leases_that_no_longer_fit() {
             s.submit(&p, l0.id, *u0, "a", "web", T0).await.unwrap();
             p
         };
-        // One judgment + four leases; max 3 leaves room for neither all leases nor some: the
-        // item's leases end, its judgment stays.
+        // One judgment and four leases; max 3 leaves room for two leases: the two newest end,
+        // the judgment and the two oldest leases stay.
         let (p2, summary) = s
             .reconfigure_project(
                 &p,
@@ -338,22 +338,32 @@ async fn a_lower_max_ends_leases_that_no_longer_fit() {
             )
             .await
             .unwrap();
-        assert_eq!(summary.leases_released, 4, "{backend}");
+        assert_eq!(summary.leases_released, 2, "{backend}");
         let x = &items(s).await["x"];
         assert_eq!(
             (x.3, x.4, x.5),
-            (1, 3, 0),
+            (1, 3, 2),
             "{backend}: judgments, capacity, leases"
         );
-        let (u1, l1) = &leases[1];
+        let (u4, l4) = &leases[4];
         assert!(matches!(
-            s.submit(&p2, l1.id, *u1, "a", "web", T0 + 2).await,
-            Err(StoreError::Conflict(_))
+            s.submit(&p2, l4.id, *u4, "a", "web", T0 + 2).await,
+            Err(StoreError::LeaseGone(_))
         ));
-        // The freed slots are offered again.
+        let (u1, l1) = &leases[1];
+        s.submit(&p2, l1.id, *u1, "a", "web", T0 + 2)
+            .await
+            .expect("an older lease still counts");
+        // Full now (2 judgments + 1 lease = 3): the annotator whose lease ended gets nothing.
         assert!(
-            s.next_item(&p2, *u1, T0 + 2).await.unwrap().is_some(),
+            s.next_item(&p2, *u4, T0 + 2).await.unwrap().is_none(),
             "{backend}"
+        );
+        let (u2, l2) = &leases[2];
+        s.release(&p2, l2.id, *u2).await.unwrap();
+        assert!(
+            s.next_item(&p2, *u4, T0 + 3).await.unwrap().is_some(),
+            "{backend}: a freed slot is offered again"
         );
         db.finish().await;
     }
@@ -394,7 +404,8 @@ async fn reconfiguring_under_concurrent_labeling_keeps_every_invariant() {
                         .await
                     {
                         Ok(_) => acked += 1,
-                        Err(StoreError::Conflict(_)) => {}
+                        // The rule changed meanwhile, or a lower max ended the lease.
+                        Err(StoreError::Conflict(_) | StoreError::LeaseGone(_)) => {}
                         Err(e) => panic!("{e:?}"),
                     }
                 }

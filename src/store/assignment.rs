@@ -42,6 +42,16 @@ pub struct SubmitReceipt {
 /// Claim attempts before giving up under heavy contention (each loser retries on a fresh snapshot).
 const CLAIM_ATTEMPTS: usize = 20;
 
+/// Waits before claim attempt `attempt` (1-based): exponential up to 32 ms, with jitter so that
+/// losers of one race do not collide again. On PostgreSQL the items a claim skips are locked by
+/// submits that are about to commit; a short wait lets them. In all, under two seconds.
+async fn backoff(attempt: usize) {
+    use rand::RngExt;
+    let base = 1u64 << attempt.min(5);
+    let jitter = rand::rng().random_range(0..=base);
+    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+}
+
 macro_rules! eligible_items {
     () => {
         "SELECT i.id FROM items i \
@@ -79,7 +89,10 @@ impl Store {
         annotator_id: i64,
         now: i64,
     ) -> Result<Option<Lease>, StoreError> {
-        for _ in 0..CLAIM_ATTEMPTS {
+        for attempt in 0..CLAIM_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let mut tx = self.write_tx().await?;
             lock_project_shared(&mut tx, project.id).await?;
             reclaim_expired(&mut tx, project.id, now).await?;
@@ -141,7 +154,7 @@ impl Store {
     }
 
     /// Records the annotator's answer for their lease and re-decides the item. A lease that
-    /// is unknown, someone else's, already used or expired is a [`StoreError::Conflict`].
+    /// is unknown, someone else's, already used or expired is a [`StoreError::LeaseGone`].
     #[tracing::instrument(skip(self, project, answer), fields(project = %project.slug()))]
     pub async fn submit(
         &self,
@@ -178,7 +191,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             tx.rollback().await?;
-            return Err(StoreError::Conflict(if expired.is_some() {
+            return Err(StoreError::LeaseGone(if expired.is_some() {
                 "this lease has expired; the item went back to the pool".into()
             } else {
                 "no such open lease: it was already used, released, or belongs to someone else"
@@ -291,7 +304,7 @@ async fn end_lease(
     .fetch_optional(&mut **tx)
     .await?;
     let item_id = item_id.ok_or_else(|| {
-        StoreError::Conflict("no such open lease: it was already used or released".into())
+        StoreError::LeaseGone("no such open lease: it was already used or released".into())
     })?;
     sqlx::query("UPDATE items SET lease_count = lease_count - 1 WHERE id = $1")
         .bind(item_id)

@@ -17,9 +17,13 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("{what} not found")]
     NotFound { what: String },
-    /// The request clashes with the current state (a used or expired lease, a taken slug …).
+    /// The request clashes with the current state (a taken slug, a rule changed meanwhile …).
     #[error("{0}")]
     Conflict(String),
+    /// The lease is not open for this annotator any more: used, released, expired, ended by a
+    /// rule change, or never theirs.
+    #[error("{0}")]
+    LeaseGone(String),
     /// Input rejected before anything was written; the message names where.
     #[error("{0}")]
     Invalid(String),

@@ -301,6 +301,7 @@ impl Store {
             .iter()
             .map(|k| existing_users.get(*k).copied())
             .collect();
+        lock_items(&mut tx, &item_ids).await?;
         // Stored judgments of the touched items: (item index, user id) -> (answer, normalised).
         let stored = stored_judgments(&mut tx, &item_ids).await?;
 
@@ -471,7 +472,9 @@ impl Store {
         }
         progress.phase("deciding items", updates.len() as u64);
         update_outcomes(&mut tx, project, &updates, now, progress).await?;
-        stamp_changes(&mut tx, project.id).await?;
+        if !updates.is_empty() {
+            stamp_changes(&mut tx, project.id).await?;
+        }
         tx.commit().await?;
         Ok(summary)
     }
@@ -544,6 +547,33 @@ async fn users_by_name(
         }
     }
     Ok(out)
+}
+
+/// PostgreSQL: locks the rows of the items an import will re-decide, in id order (so two
+/// imports cannot deadlock), before their judgments are read: a submit to one of them then
+/// waits for the import, or the import for the submit, and no tally is computed from a stale
+/// read. On SQLite the write transaction already excludes every other writer.
+async fn lock_items(
+    tx: &mut Transaction<'static, Any>,
+    item_ids: &[Option<i64>],
+) -> Result<(), StoreError> {
+    if Backend::of(tx) != Backend::Postgres {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = item_ids.iter().flatten().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(5000) {
+        let mut sql = String::from("SELECT id FROM items WHERE id IN (");
+        push_list(&mut sql, Backend::Postgres, 1, chunk.len());
+        sql.push_str(") ORDER BY id FOR NO KEY UPDATE");
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.fetch_all(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 #[derive(Default)]

@@ -271,7 +271,7 @@ async fn renormalize(
 }
 
 /// Sets every item's capacity to the new `max`. Refuses a `max` below the judgments an item
-/// already has; ends the open leases of items that would otherwise exceed it.
+/// already has; ends the newest open leases of items that would otherwise exceed it.
 async fn fit_capacity(
     tx: &mut Transaction<'static, Any>,
     project_id: i64,
@@ -294,15 +294,30 @@ async fn fit_capacity(
         )));
     }
     // Writers that add leases hold a share lock on the project row (see
-    // `lock_project_shared`), so none can slip a lease in between these statements.
-    let released: Vec<i64> = sqlx::query_scalar(
-        "DELETE FROM leases WHERE item_id IN (SELECT id FROM items \
-         WHERE project_id = $1 AND judgment_count + lease_count > $2) RETURNING item_id",
+    // `lock_project_shared`), so none can slip a lease in between these statements. Only the
+    // excess goes, newest leases first: the annotators who have held theirs longest keep them.
+    let over = sqlx::query(
+        "SELECT id, judgment_count + lease_count - $2 AS excess FROM items \
+         WHERE project_id = $1 AND judgment_count + lease_count > $2",
     )
     .bind(project_id)
     .bind(max)
     .fetch_all(&mut **tx)
     .await?;
+    let mut released: Vec<i64> = Vec::new();
+    for row in over {
+        let item: i64 = row.try_get("id")?;
+        let excess: i64 = row.try_get("excess")?;
+        let ended: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM leases WHERE id IN \
+             (SELECT id FROM leases WHERE item_id = $1 ORDER BY id DESC LIMIT $2) RETURNING item_id",
+        )
+        .bind(item)
+        .bind(excess)
+        .fetch_all(&mut **tx)
+        .await?;
+        released.extend(ended);
+    }
     return_slots(tx, &released).await?;
     sqlx::query("UPDATE items SET capacity = $1 WHERE project_id = $2")
         .bind(max)

@@ -17,6 +17,10 @@ pub struct SnapshotRecord {
     pub manifest: Option<String>,
 }
 
+/// An unfinished snapshot older than this is taken to be abandoned. Writing one takes seconds
+/// to minutes; an hour leaves a wide margin.
+const STALE_SNAPSHOT_MS: i64 = 3_600_000;
+
 /// Snapshot names appear in URLs and file names.
 pub fn valid_snapshot_name(name: &str) -> bool {
     !name.is_empty()
@@ -41,6 +45,19 @@ impl Store {
             return Err(StoreError::Invalid(format!(
                 "snapshot name {name:?}: use 1-64 letters, digits, '-', '_' or '.', not starting with '.'"
             )));
+        }
+        // A snapshot still unfinished after this long was cut off (a crash, a restart): its name
+        // and chunks are reclaimed so that it does not block its name forever.
+        let stale: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM snapshots WHERE project_id = $1 AND ready = 0 AND created_at < $2",
+        )
+        .bind(project_id)
+        .bind(now - STALE_SNAPSHOT_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        for id in stale {
+            tracing::warn!(snapshot = id, "removing a snapshot that was never finished");
+            self.abandon_snapshot(id).await?;
         }
         let inserted = sqlx::query_scalar(
             "INSERT INTO snapshots (project_id, name, created_by, created_at) \

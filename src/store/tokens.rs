@@ -207,11 +207,15 @@ impl Store {
             .last_used_at
             .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
         {
-            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            // Best effort: a busy database must not fail the request it authenticates.
+            if let Err(e) = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(token.id)
                 .execute(&self.pool)
-                .await?;
+                .await
+            {
+                tracing::warn!(token = token.id, error = %e, "recording a token's last use");
+            }
         }
         Ok(Some((token, user)))
     }

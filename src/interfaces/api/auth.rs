@@ -43,10 +43,11 @@ impl FromRequest for Caller {
                     "send an API token in the Authorization header: Bearer qrm_…".into(),
                 )
             })?;
+            // The scheme name is case-insensitive (RFC 9110).
             let secret = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .map(str::trim)
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim())
                 .ok_or_else(|| {
                     ApiError::Unauthorized("the Authorization header must be Bearer <token>".into())
                 })?;

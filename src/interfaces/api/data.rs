@@ -232,6 +232,14 @@ pub async fn export_file(
         status,
         since: query.since,
     };
+    if filter.status.is_some() && filter.since.is_some() {
+        return Err(ApiError::BadRequest(
+            "status and since cannot be combined: an item that left the status since your last \
+             pull would silently keep its old row in your copy; pull with since alone and filter \
+             the rows yourself"
+                .into(),
+        ));
+    }
     if filter != ItemFilter::default() && !file.filterable() {
         return Err(ApiError::BadRequest(format!(
             "{} describes the whole project; status and since apply to labels and judgments",
@@ -244,11 +252,7 @@ pub async fn export_file(
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(str::trim)
-                .any(|tag| tag == "*" || tag == prepared.etag)
-        });
+        .is_some_and(|v| super::etag_matches(v, &prepared.etag));
     if unchanged {
         let (etag, cursor) = (prepared.etag.clone(), prepared.cursor);
         prepared.close().await?;

@@ -17,7 +17,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`, `bad_request`,
-    /// `lease_conflict`, `conflict`, `payload_too_large`, `invalid`, `internal`.
+    /// `lease_conflict`, `conflict`, `payload_too_large`, `invalid`, `busy`, `internal`.
     pub code: &'static str,
     /// For people; may change between versions.
     pub message: String,
@@ -44,6 +44,9 @@ pub enum ApiError {
     /// Well-formed but unacceptable content (a bad CSV line, an answer that is not an option).
     #[error("{0}")]
     Invalid(String),
+    /// Temporarily out of capacity (e.g. too many exports streaming); retry shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::Invalid(_) => "invalid",
+            ApiError::Busy(_) => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -70,7 +74,17 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
             StoreError::Invalid(m) => ApiError::Invalid(m),
             StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::LeaseGone(m) => ApiError::LeaseConflict(m),
             other => ApiError::Internal(format!("{other:?}")),
+        }
+    }
+}
+
+impl From<crate::interfaces::web::exports::PrepareError> for ApiError {
+    fn from(e: crate::interfaces::web::exports::PrepareError) -> ApiError {
+        match e {
+            crate::interfaces::web::exports::PrepareError::Busy => ApiError::Busy(e.to_string()),
+            crate::interfaces::web::exports::PrepareError::Store(s) => s.into(),
         }
     }
 }
@@ -85,6 +99,7 @@ impl ResponseError for ApiError {
             ApiError::LeaseConflict(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,6 +115,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let ApiError::Unauthorized(_) = self {
             response.insert_header(("WWW-Authenticate", "Bearer realm=\"quorum\""));
+        }
+        if let ApiError::Busy(_) = self {
+            response.insert_header(("Retry-After", "5"));
         }
         response.json(ErrorBody {
             error: ErrorDetail {

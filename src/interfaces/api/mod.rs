@@ -118,6 +118,16 @@ pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
+/// Whether an `If-None-Match` header names `etag` (or is `*`). Weak tags (`W/"…"`), as some
+/// proxies rewrite them, match their strong form: the comparison is the weak one RFC 9110
+/// prescribes for `If-None-Match`.
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|tag| {
+        tag == "*"
+            || tag.strip_prefix("W/").unwrap_or(tag) == etag.strip_prefix("W/").unwrap_or(etag)
+    })
+}
+
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(
         "no such API route; see /api/v1/openapi.json".into(),

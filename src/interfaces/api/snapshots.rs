@@ -17,6 +17,7 @@ use crate::store::now_ms;
 
 /// Options of a new snapshot.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateSnapshot {
     /// 1-64 letters, digits, `-`, `_` or `.`; default: the UTC time, e.g. `2026-12-01T14-05-09Z`.
     pub name: Option<String>,
@@ -25,6 +26,7 @@ pub struct CreateSnapshot {
 fn export_error(e: ExportError) -> ApiError {
     match e {
         ExportError::Store(s) => s.into(),
+        ExportError::Busy(m) => ApiError::Busy(m),
         other => ApiError::Internal(format!("{other:?}")),
     }
 }
@@ -208,7 +210,7 @@ pub async fn download(
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == etag || t == "*"));
+        .is_some_and(|v| super::etag_matches(v, &etag));
     if cached {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))

@@ -83,7 +83,7 @@ pub struct SubmitJson {
 
 fn lease_error(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict(m) => ApiError::LeaseConflict(m),
+        StoreError::LeaseGone(m) => ApiError::LeaseConflict(m),
         other => other.into(),
     }
 }

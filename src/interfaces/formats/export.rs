@@ -23,6 +23,8 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("cannot write CSV")]
     Csv(#[from] csv::Error),
+    #[error("{0}")]
+    Busy(String),
     #[error("statistics need every item: the labels pass was filtered")]
     Filtered,
     #[error("stored item {item} is corrupt: {message}")]
@@ -156,7 +158,11 @@ pub struct ExportOut<'a> {
 
 enum Target<'a> {
     Writer(&'a mut dyn Write),
-    Channel(mpsc::Sender<std::io::Result<Vec<u8>>>),
+    Channel {
+        tx: mpsc::Sender<std::io::Result<Vec<u8>>>,
+        /// Give up when the receiver takes no chunk for this long.
+        stall_limit: Option<std::time::Duration>,
+    },
 }
 
 impl<'a> ExportOut<'a> {
@@ -172,8 +178,20 @@ impl<'a> ExportOut<'a> {
     pub fn channel(tx: mpsc::Sender<std::io::Result<Vec<u8>>>) -> ExportOut<'static> {
         ExportOut {
             buf: SharedBuf::default(),
-            target: Target::Channel(tx),
+            target: Target::Channel {
+                tx,
+                stall_limit: None,
+            },
         }
+    }
+
+    /// Fails with `TimedOut` when the receiver takes no chunk for `limit` (a client that stopped
+    /// reading), so the export ends and frees what it holds.
+    pub fn with_stall_limit(mut self, limit: std::time::Duration) -> ExportOut<'a> {
+        if let Target::Channel { stall_limit, .. } = &mut self.target {
+            *stall_limit = Some(limit);
+        }
+        self
     }
 
     fn pending(&self) -> usize {
@@ -191,9 +209,20 @@ impl<'a> ExportOut<'a> {
         };
         match &mut self.target {
             Target::Writer(w) => w.write_all(&chunk),
-            Target::Channel(tx) => tx.send(Ok(chunk)).await.map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
-            }),
+            Target::Channel { tx, stall_limit } => {
+                let gone =
+                    |_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away");
+                match stall_limit {
+                    None => tx.send(Ok(chunk)).await.map_err(gone),
+                    Some(limit) => match tokio::time::timeout(*limit, tx.send(Ok(chunk))).await {
+                        Ok(sent) => sent.map_err(gone),
+                        Err(_) => Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the client stopped reading",
+                        )),
+                    },
+                }
+            }
         }
     }
 

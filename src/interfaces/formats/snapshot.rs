@@ -22,6 +22,10 @@ pub const SNAPSHOT_FILES: [&str; 6] = [
     "stats.json",
 ];
 
+/// Snapshots written at once, per process: each holds two database connections (its read view
+/// and the one storing chunks) for its whole run.
+static SNAPSHOT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// Stored chunks are about this size.
 const CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -62,15 +66,25 @@ pub async fn create_snapshot(
     created_by: Option<i64>,
     now: i64,
 ) -> Result<Manifest, ExportError> {
+    let _slot = SNAPSHOT_SLOTS.try_acquire().map_err(|_| {
+        ExportError::Busy("another snapshot is being written; try again when it is done".into())
+    })?;
     let id = store
         .begin_snapshot(project.id, name, created_by, now)
         .await?;
-    match build(store, project, name, id, now).await {
-        Ok(manifest) => {
-            let json = serde_json::to_string_pretty(&manifest).map_err(std::io::Error::from)?;
-            store.complete_snapshot(id, &json).await?;
-            Ok(manifest)
-        }
+    let built = match build(store, project, name, id, now).await {
+        Ok(manifest) => match serde_json::to_string_pretty(&manifest) {
+            Ok(json) => store
+                .complete_snapshot(id, &json)
+                .await
+                .map(|()| manifest)
+                .map_err(ExportError::from),
+            Err(e) => Err(ExportError::Io(e.into())),
+        },
+        Err(e) => Err(e),
+    };
+    match built {
+        Ok(manifest) => Ok(manifest),
         Err(e) => {
             if let Err(cleanup) = store.abandon_snapshot(id).await {
                 tracing::warn!(error = %cleanup, snapshot = id, "removing a failed snapshot");

@@ -187,9 +187,11 @@ pub async fn submit(
         Ok(_) => Ok(redirect(&format!("/p/{}/label", project.config.slug))),
         // A bad answer keeps the annotator on their item (an expired or used lease moves them
         // to the next one), with the reason.
-        Err(crate::store::StoreError::Invalid(m) | crate::store::StoreError::Conflict(m)) => {
-            render_label(&state, &session, user, &project, Some(m)).await
-        }
+        Err(
+            crate::store::StoreError::Invalid(m)
+            | crate::store::StoreError::Conflict(m)
+            | crate::store::StoreError::LeaseGone(m),
+        ) => render_label(&state, &session, user, &project, Some(m)).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -215,7 +217,8 @@ pub async fn skip(
         .skip(&project, form.lease_id, user.id, now_ms())
         .await
     {
-        Ok(()) | Err(crate::store::StoreError::Conflict(_)) => {
+        Ok(())
+        | Err(crate::store::StoreError::Conflict(_) | crate::store::StoreError::LeaseGone(_)) => {
             Ok(redirect(&format!("/p/{}/label", project.config.slug)))
         }
         Err(e) => Err(e.into()),

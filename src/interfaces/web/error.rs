@@ -21,6 +21,8 @@ pub enum WebError {
     BadRequest(String),
     #[error("too large")]
     TooLarge,
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -29,8 +31,19 @@ impl From<StoreError> for WebError {
     fn from(e: StoreError) -> WebError {
         match e {
             StoreError::NotFound { .. } => WebError::NotFound,
-            StoreError::Invalid(m) | StoreError::Conflict(m) => WebError::BadRequest(m),
+            StoreError::Invalid(m) | StoreError::Conflict(m) | StoreError::LeaseGone(m) => {
+                WebError::BadRequest(m)
+            }
             other => WebError::Internal(format!("{other:?}")),
+        }
+    }
+}
+
+impl From<super::exports::PrepareError> for WebError {
+    fn from(e: super::exports::PrepareError) -> WebError {
+        match e {
+            super::exports::PrepareError::Busy => WebError::Busy(e.to_string()),
+            super::exports::PrepareError::Store(s) => s.into(),
         }
     }
 }
@@ -57,6 +70,7 @@ impl ResponseError for WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +89,7 @@ impl ResponseError for WebError {
                 "The form has expired. Go back, reload the page and try again.",
             ),
             WebError::BadRequest(m) => ("Cannot do that", m.as_str()),
+            WebError::Busy(m) => ("Busy", m.as_str()),
             WebError::TooLarge => (
                 "File too large",
                 "Uploads are limited to 50 MiB. Split the file, or import it with the quorum command line.",

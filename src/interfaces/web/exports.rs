@@ -4,7 +4,10 @@
 
 use actix_web::HttpResponse;
 use actix_web::web::Bytes;
-use tokio::sync::mpsc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
 
 use crate::interfaces::formats::export::{self, Cells, ExportOut, Format, Shape};
 use crate::store::{ExportSnapshot, ItemFilter, NoProgress, Project, Store, StoreError};
@@ -62,9 +65,28 @@ impl ExportFile {
     }
 }
 
+/// Exports streaming at once, per process. Each holds a database connection (its read view)
+/// for as long as its client reads, so without a bound a few slow downloads could take every
+/// pooled connection and stall labeling; beyond it a client is told to retry.
+const CONCURRENT_EXPORTS: usize = 3;
+static EXPORT_SLOTS: Semaphore = Semaphore::const_new(CONCURRENT_EXPORTS);
+
+/// How long a client may stop reading before its export is abandoned (and its connection freed).
+const STALLED_CLIENT: Duration = Duration::from_secs(60);
+
+/// Why an export could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("too many exports are streaming right now; try again in a moment")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// An export about to be streamed: its consistent read view and what identifies its content.
 pub struct PreparedExport {
     snapshot: ExportSnapshot,
+    _slot: SemaphorePermit<'static>,
     /// The last change visible in the read view: the `since` cursor for the next pull.
     pub cursor: i64,
     /// Changes whenever the bytes could: the project's configuration, its change counter, the
@@ -79,7 +101,8 @@ pub async fn prepare(
     file: ExportFile,
     cells: Cells,
     filter: ItemFilter,
-) -> Result<PreparedExport, StoreError> {
+) -> Result<PreparedExport, PrepareError> {
+    let slot = EXPORT_SLOTS.try_acquire().map_err(|_| PrepareError::Busy)?;
     let mut snapshot = store.export_snapshot().await?;
     let cursor = snapshot.change_cursor(project.id).await?;
     let version = snapshot.config_version(project.id).await?;
@@ -103,6 +126,7 @@ pub async fn prepare(
     let etag = format!("\"{}\"", &digest[..32]);
     Ok(PreparedExport {
         snapshot,
+        _slot: slot,
         cursor,
         etag,
     })
@@ -125,10 +149,29 @@ impl PreparedExport {
         filter: ItemFilter,
     ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 'static {
         let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(8);
-        let mut snapshot = self.snapshot;
+        let PreparedExport {
+            mut snapshot,
+            _slot: slot,
+            ..
+        } = self;
         actix_web::rt::spawn(async move {
-            let mut out = ExportOut::channel(tx.clone());
-            let result = write(&mut snapshot, &project, file, cells, filter, &mut out).await;
+            let mut out = ExportOut::channel(tx.clone()).with_stall_limit(STALLED_CLIENT);
+            // A panic must not end the body as if the file were complete.
+            let result = std::panic::AssertUnwindSafe(write(
+                &mut snapshot,
+                &project,
+                file,
+                cells,
+                filter,
+                &mut out,
+            ))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                Err(export::ExportError::Io(std::io::Error::other(
+                    "the export panicked",
+                )))
+            });
             if let Err(e) = result {
                 let gone = matches!(&e, export::ExportError::Io(io)
                     if io.kind() == std::io::ErrorKind::BrokenPipe);
@@ -146,6 +189,7 @@ impl PreparedExport {
             if let Err(e) = snapshot.close().await {
                 tracing::warn!(error = %e, "closing an export's read view");
             }
+            drop(slot);
         });
         futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|chunk| (chunk.map(Bytes::from), rx))
