@@ -1,16 +1,15 @@
 //! The HTTP API on the real app: tokens and scopes, the OpenAPI contract, exports with ETags and
 //! cursors, items import, and the worker endpoints with their lease conflicts.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
 
-use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::{App, test, web};
+use actix_web::test;
 use common::{LEAGUES, TestDb};
 use quorum::interfaces::formats::export;
-use quorum::interfaces::web::{AppState, WebConfig, configure, session_middleware};
 use quorum::store::{NewToken, NewUser, NoProgress, Project, Role, Scopes, Store, now_ms};
 
 struct Reply {
@@ -69,27 +68,6 @@ fn post(path: &str, token: &str) -> test::TestRequest {
     test::TestRequest::post()
         .uri(path)
         .insert_header(("Authorization", format!("Bearer {token}")))
-}
-
-macro_rules! app {
-    ($store:expr) => {{
-        let state = AppState {
-            store: $store.clone(),
-            demo: false,
-        };
-        let config = WebConfig {
-            session_key: Key::generate(),
-            secure_cookies: false,
-            demo: false,
-        };
-        test::init_service(
-            App::new()
-                .app_data(web::Data::new(state))
-                .wrap(session_middleware(&config))
-                .configure(configure),
-        )
-        .await
-    }};
 }
 
 async fn user(store: &Store, email: &str, role: Role) -> i64 {
@@ -211,7 +189,7 @@ async fn world() -> World {
 #[actix_web::test]
 async fn the_openapi_document_lists_exactly_the_routes_and_every_one_exists() {
     let w = world().await;
-    let app = app!(w.db.store);
+    let app = test_app!(w.db.store);
     let doc = call(&app, test::TestRequest::get().uri("/api/v1/openapi.json")).await;
     assert_eq!(doc.status, 200);
     let doc = doc.json();
@@ -271,7 +249,7 @@ async fn the_openapi_document_lists_exactly_the_routes_and_every_one_exists() {
 async fn tokens_reach_only_their_scopes_projects_and_users() {
     let w = world().await;
     let s = &w.db.store;
-    let app = app!(w.db.store);
+    let app = test_app!(w.db.store);
     let export_all = token(s, w.owner, "export", None).await;
     let export_other = token(s, w.owner, "export", Some(w.other.id)).await;
     let annotate = token(s, w.annotator, "annotate", None).await;
@@ -363,7 +341,7 @@ async fn tokens_reach_only_their_scopes_projects_and_users() {
 async fn exports_are_the_cli_bytes_with_etags_and_cursors() {
     let w = world().await;
     let s = &w.db.store;
-    let app = app!(w.db.store);
+    let app = test_app!(w.db.store);
     let t = token(s, w.owner, "export", None).await;
     for file in [
         "labels.csv",
@@ -524,7 +502,7 @@ async fn exports_are_the_cli_bytes_with_etags_and_cursors() {
 async fn items_import_all_or_nothing_over_the_api() {
     let w = world().await;
     let s = &w.db.store;
-    let app = app!(w.db.store);
+    let app = test_app!(w.db.store);
     let t = token(s, w.owner, "export", None).await;
     let items = "/api/v1/projects/other/items";
     let csv = call(
@@ -603,7 +581,7 @@ async fn items_import_all_or_nothing_over_the_api() {
 async fn workers_label_through_leases_and_conflicts_are_409() {
     let w = world().await;
     let s = &w.db.store;
-    let app = app!(w.db.store);
+    let app = test_app!(w.db.store);
     let ann = token(s, w.annotator, "annotate", None).await;
     let second = user(s, "second@example.com", Role::Annotator).await;
     s.add_member(w.leagues.id, second).await.unwrap();
@@ -760,7 +738,7 @@ async fn snapshots_are_immutable_and_download_byte_for_byte() {
         )
         .await
         .unwrap();
-        let app = app!(db.store);
+        let app = test_app!(db.store);
         let t = token(s, owner, "export", None).await;
         let url = "/api/v1/projects/leagues/snapshots";
         let created = call(
@@ -910,7 +888,7 @@ async fn incremental_pulls_over_http_add_up_while_annotators_label() {
             items.push_str(&format!("i{i:02},P{i}\n"));
         }
         db.import_items(&p, &items).await;
-        let app = app!(db.store);
+        let app = test_app!(db.store);
         let t = token(s, owner, "export", None).await;
         let mut workers = Vec::new();
         for n in 0..6 {

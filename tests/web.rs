@@ -1,15 +1,14 @@
 //! The browser app through its HTTP routes: authentication, authorization, CSRF, escaping and
 //! the labeling loop, on the real app with a fresh database.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashMap;
 
-use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::{App, test, web};
+use actix_web::test;
 use common::{LEAGUES, TestDb};
-use quorum::interfaces::web::{AppState, WebConfig, configure, session_middleware};
 use quorum::store::{NewUser, Role, Store};
 
 /// A browser: remembers cookies between requests.
@@ -152,24 +151,8 @@ async fn user(store: &Store, email: &str, role: Role) -> i64 {
 
 macro_rules! browser {
     ($store:expr) => {{
-        let state = AppState {
-            store: $store.clone(),
-            demo: false,
-        };
-        let config = WebConfig {
-            session_key: Key::generate(),
-            secure_cookies: false,
-            demo: false,
-        };
-        let app = test::init_service(
-            App::new()
-                .app_data(web::Data::new(state))
-                .wrap(session_middleware(&config))
-                .configure(configure),
-        )
-        .await;
         Browser {
-            app,
+            app: test_app!($store),
             cookies: HashMap::new(),
         }
     }};

@@ -154,6 +154,30 @@ fn replace_db(url: &str, name: &str) -> String {
     }
 }
 
+/// The whole app (pages and API) as an actix test service over `$store`, with a fresh session
+/// key; for `#[macro_use] mod common;` in the HTTP tests.
+#[allow(unused_macros)]
+macro_rules! test_app {
+    ($store:expr) => {{
+        let state = quorum::interfaces::web::AppState {
+            store: $store.clone(),
+            demo: false,
+        };
+        let config = quorum::interfaces::web::WebConfig {
+            session_key: actix_web::cookie::Key::generate(),
+            secure_cookies: false,
+            demo: false,
+        };
+        actix_web::test::init_service(
+            actix_web::App::new()
+                .app_data(actix_web::web::Data::new(state))
+                .wrap(quorum::interfaces::web::session_middleware(&config))
+                .configure(quorum::interfaces::web::configure),
+        )
+        .await
+    }};
+}
+
 /// A login annotator `annotator{n}@example.com`; its id.
 pub async fn annotator(store: &Store, n: usize) -> i64 {
     store

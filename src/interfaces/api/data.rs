@@ -3,7 +3,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -135,9 +134,7 @@ pub async fn project_detail(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let p = caller.project(&state, &slug, Need::Export).await?;
-    let stats = export::project_stats(&state.store, &p)
-        .await
-        .map_err(|e| ApiError::Internal(format!("{e:?}")))?;
+    let stats = export::project_stats(&state.store, &p).await?;
     let answer = match p.answer() {
         AnswerSpec::Choice { options } => AnswerJson {
             kind: "choice".into(),
@@ -331,14 +328,7 @@ pub async fn import_items(
             )));
         }
     };
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
-        if body.len() + chunk.len() > MAX_IMPORT_BYTES {
-            return Err(ApiError::TooLarge(MAX_IMPORT_BYTES));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = super::read_body(&mut payload, MAX_IMPORT_BYTES).await?;
     let name = if jsonl { "items.jsonl" } else { "items.csv" };
     let parsed = if jsonl {
         import_csv::parse_items_jsonl(name, &body)

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::interfaces::formats::export::ExportError;
 use crate::store::StoreError;
 
 /// The body of every API error.
@@ -75,6 +76,16 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::Invalid(m),
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::LeaseGone(m) => ApiError::LeaseConflict(m),
+            other => ApiError::Internal(format!("{other:?}")),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> ApiError {
+        match e {
+            ExportError::Store(s) => s.into(),
+            ExportError::Busy(m) => ApiError::Busy(m),
             other => ApiError::Internal(format!("{other:?}")),
         }
     }

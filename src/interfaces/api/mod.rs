@@ -128,6 +128,21 @@ fn etag_matches(header: &str, etag: &str) -> bool {
     })
 }
 
+/// Reads a request body of at most `limit` bytes; a larger one is a 413 in JSON (actix's own
+/// payload limits answer in plain text).
+async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(
         "no such API route; see /api/v1/openapi.json".into(),

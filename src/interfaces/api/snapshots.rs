@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 
 use super::auth::{Caller, Need};
 use super::error::{ApiError, ErrorBody};
-use crate::interfaces::formats::export::ExportError;
 use crate::interfaces::formats::snapshot::{self, Manifest, SNAPSHOT_FILES};
 use crate::interfaces::web::AppState;
 use crate::interfaces::web::exports::ExportFile;
@@ -21,14 +20,6 @@ use crate::store::now_ms;
 pub struct CreateSnapshot {
     /// 1-64 letters, digits, `-`, `_` or `.`; default: the UTC time, e.g. `2026-12-01T14-05-09Z`.
     pub name: Option<String>,
-}
-
-fn export_error(e: ExportError) -> ApiError {
-    match e {
-        ExportError::Store(s) => s.into(),
-        ExportError::Busy(m) => ApiError::Busy(m),
-        other => ApiError::Internal(format!("{other:?}")),
-    }
 }
 
 fn manifest_of(json: Option<String>) -> Result<serde_json::Value, ApiError> {
@@ -62,15 +53,7 @@ pub async fn create(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let project = caller.project(&state, &slug, Need::Export).await?;
-    const LIMIT: usize = 64 * 1024;
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
-        if body.len() + chunk.len() > LIMIT {
-            return Err(ApiError::TooLarge(LIMIT));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = super::read_body(&mut payload, 64 * 1024).await?;
     let options: CreateSnapshot = if body.iter().all(u8::is_ascii_whitespace) {
         CreateSnapshot::default()
     } else {
@@ -80,9 +63,7 @@ pub async fn create(
     let now = now_ms();
     let name = options.name.unwrap_or_else(|| default_name(now));
     let manifest =
-        snapshot::create_snapshot(&state.store, &project, &name, Some(caller.user.id), now)
-            .await
-            .map_err(export_error)?;
+        snapshot::create_snapshot(&state.store, &project, &name, Some(caller.user.id), now).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -191,8 +172,7 @@ pub async fn download(
     let (slug, name, file) = path.into_inner();
     let project = caller.project(&state, &slug, Need::Export).await?;
     let s = state.store.snapshot_by_name(project.id, &name).await?;
-    let manifest: Manifest =
-        snapshot::parse_manifest(s.manifest.as_deref().unwrap_or("")).map_err(export_error)?;
+    let manifest: Manifest = snapshot::parse_manifest(s.manifest.as_deref().unwrap_or(""))?;
     let entry = manifest
         .files
         .iter()

@@ -9,7 +9,7 @@ use super::auth::{Caller, Need};
 use super::error::{ApiError, ErrorBody};
 use crate::interfaces::formats::export::format_timestamp;
 use crate::interfaces::web::AppState;
-use crate::store::{StoreError, now_ms};
+use crate::store::now_ms;
 
 /// An item leased to the caller.
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,13 +81,6 @@ pub struct SubmitJson {
     pub item_id: i64,
 }
 
-fn lease_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::LeaseGone(m) => ApiError::LeaseConflict(m),
-        other => other.into(),
-    }
-}
-
 /// Records the caller's answer for their lease (annotate scope).
 #[utoipa::path(
     post,
@@ -127,8 +120,7 @@ pub async fn submit(
             "api",
             now_ms(),
         )
-        .await
-        .map_err(lease_error)?;
+        .await?;
     Ok(HttpResponse::Ok().json(SubmitJson {
         judgment_id: receipt.judgment_id,
         item_id: receipt.item_id,
@@ -180,7 +172,7 @@ async fn end_lease(
             .release(&project, lease_id, caller.user.id)
             .await
     };
-    ended.map_err(lease_error)?;
+    ended?;
     Ok(HttpResponse::NoContent().finish())
 }
 

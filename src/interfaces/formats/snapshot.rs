@@ -150,14 +150,9 @@ async fn build(
     let mut stats_json = Vec::new();
     export::write_stats(&stats, &mut stats_json)?;
     for (file, bytes) in [("annotators.csv", annotators), ("stats.json", stats_json)] {
-        let (tx, rx) = mpsc::channel(1);
-        let send = async move {
-            if !bytes.is_empty() {
-                let _ = tx.send(Ok(bytes)).await;
-            }
-        };
-        let ((), stored) = futures_util::future::join(send, store_file(store, id, file, rx)).await;
-        files.push(stored?);
+        let mut stored = StoredFile::new(store, id, file);
+        stored.push(&bytes).await?;
+        files.push(stored.finish().await?);
     }
     Ok(Manifest {
         format: "quorum-snapshot/1".into(),
@@ -172,41 +167,73 @@ async fn build(
     })
 }
 
-/// Stores what arrives on `rx` as `file` in chunks of about [`CHUNK_BYTES`], hashing as it
-/// goes.
+/// Stores what arrives on `rx` as `file`.
 async fn store_file(
     store: &Store,
     snapshot_id: i64,
     file: &str,
     mut rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
 ) -> Result<FileEntry, ExportError> {
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
-    let mut seq = 0i64;
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
+    let mut stored = StoredFile::new(store, snapshot_id, file);
     while let Some(chunk) = rx.recv().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        total += chunk.len() as u64;
-        buf.extend_from_slice(&chunk);
-        if buf.len() >= CHUNK_BYTES {
-            store
-                .add_snapshot_chunk(snapshot_id, file, seq, &buf)
-                .await?;
-            seq += 1;
-            buf.clear();
+        stored.push(&chunk?).await?;
+    }
+    stored.finish().await
+}
+
+/// A snapshot file being stored in chunks of about [`CHUNK_BYTES`], hashed as it goes.
+struct StoredFile<'a> {
+    store: &'a Store,
+    snapshot_id: i64,
+    file: &'a str,
+    hasher: Sha256,
+    total: u64,
+    seq: i64,
+    buf: Vec<u8>,
+}
+
+impl<'a> StoredFile<'a> {
+    fn new(store: &'a Store, snapshot_id: i64, file: &'a str) -> StoredFile<'a> {
+        StoredFile {
+            store,
+            snapshot_id,
+            file,
+            hasher: Sha256::new(),
+            total: 0,
+            seq: 0,
+            buf: Vec::with_capacity(CHUNK_BYTES + 64 * 1024),
         }
     }
-    if !buf.is_empty() {
-        store
-            .add_snapshot_chunk(snapshot_id, file, seq, &buf)
-            .await?;
+
+    async fn push(&mut self, data: &[u8]) -> Result<(), ExportError> {
+        self.hasher.update(data);
+        self.total += data.len() as u64;
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
     }
-    Ok(FileEntry {
-        name: file.to_owned(),
-        bytes: total,
-        sha256: crate::auth::hex(&hasher.finalize()),
-    })
+
+    async fn flush(&mut self) -> Result<(), ExportError> {
+        if !self.buf.is_empty() {
+            self.store
+                .add_snapshot_chunk(self.snapshot_id, self.file, self.seq, &self.buf)
+                .await?;
+            self.seq += 1;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<FileEntry, ExportError> {
+        self.flush().await?;
+        Ok(FileEntry {
+            name: self.file.to_owned(),
+            bytes: self.total,
+            sha256: crate::auth::hex(&self.hasher.finalize()),
+        })
+    }
 }
 
 /// Reads a stored manifest.

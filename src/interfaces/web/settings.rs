@@ -14,7 +14,7 @@ use super::{AppState, WebError};
 use crate::domain::config::DEFAULT_LEASE_SECONDS;
 use crate::domain::normalize::Normalizer;
 use crate::domain::{ConfigError, ProjectDraft};
-use crate::store::{ReconfigureSummary, Role, StoreError, User, now_ms};
+use crate::store::{Project, ReconfigureSummary, Role, StoreError, User, now_ms};
 
 /// One normaliser checkbox.
 struct NormalizerBox {
@@ -177,11 +177,19 @@ impl ProjectForm {
 
 /// Maps a configuration error to the form control that holds the offending setting.
 fn field_of(e: &ConfigError) -> &'static str {
-    let key = match e {
-        ConfigError::Invalid { key, .. } => key.as_str(),
+    match e {
+        ConfigError::Invalid { key, .. } => field_for_key(key, ""),
         ConfigError::Syntax(_) => "",
-    };
+    }
+}
+
+/// The form control of a TOML key (`quorum.max`, `answer.normalize[2]` …). A bare `answer` (a
+/// stored answer that does not fit a new schema) belongs to the options or the normalisers,
+/// depending on the answer `kind` in the form.
+fn field_for_key(key: &str, kind: &str) -> &'static str {
     match key.split(['.', '[']).collect::<Vec<_>>().as_slice() {
+        ["answer"] if kind == "text" => "normalize",
+        ["answer"] => "options",
         ["name", ..] => "name",
         ["slug", ..] => "slug",
         ["instructions", ..] => "instructions",
@@ -312,14 +320,23 @@ pub async fn edit_project(
 ) -> Result<HttpResponse, WebError> {
     let user = current_user(&state, &session).await?;
     let project = managed(&state, &user, &slug).await?;
-    let counts = state.store.project_counts(project.id).await?;
     let mut form = ProjectForm::from_draft(&ProjectDraft::from(&project.config));
-    form.version = format!("{}.{}", project.config_version, project.updated_at);
-    let editing = Editing {
-        name: project.config.name.clone(),
-        judgments: counts.judgments,
-    };
+    form.version = form_version(&project);
+    let editing = editing(&state, &project).await?;
     page(&state, &session, user, Some(editing), form, None)
+}
+
+/// Identifies the settings a form was rendered from: a save over a newer change is refused.
+fn form_version(project: &Project) -> String {
+    format!("{}.{}", project.config_version, project.updated_at)
+}
+
+/// What the edit page shows besides the form.
+async fn editing(state: &AppState, project: &Project) -> Result<Editing, WebError> {
+    Ok(Editing {
+        name: project.config.name.clone(),
+        judgments: state.store.project_counts(project.id).await?.judgments,
+    })
 }
 
 /// `POST /o/{slug}/settings`: saves the configuration; a new answer schema or rule
@@ -336,19 +353,15 @@ pub async fn update_project(
     let mut form = form.into_inner();
     // The slug is fixed: the form shows it read-only and does not submit it.
     form.slug = project.config.slug.clone();
-    let counts = state.store.project_counts(project.id).await?;
-    let editing = || Editing {
-        name: project.config.name.clone(),
-        judgments: counts.judgments,
-    };
-    if form.version != format!("{}.{}", project.config_version, project.updated_at) {
+    if form.version != form_version(&project) {
         let error = FormError {
             field: "",
             message: "Someone changed this project since you opened the form. Reload the page to \
                       see the current settings, then make your change again."
                 .into(),
         };
-        return page(&state, &session, user, Some(editing()), form, Some(error));
+        let editing = editing(&state, &project).await?;
+        return page(&state, &session, user, Some(editing), form, Some(error));
     }
     let config = match form.to_draft().and_then(|d| {
         d.validate().map_err(|e| FormError {
@@ -357,7 +370,10 @@ pub async fn update_project(
         })
     }) {
         Ok(c) => c,
-        Err(error) => return page(&state, &session, user, Some(editing()), form, Some(error)),
+        Err(error) => {
+            let editing = editing(&state, &project).await?;
+            return page(&state, &session, user, Some(editing), form, Some(error));
+        }
     };
     match state
         .store
@@ -369,19 +385,17 @@ pub async fn update_project(
             Ok(redirect(&format!("/o/{}", updated.slug())))
         }
         Err(StoreError::Invalid(message) | StoreError::Conflict(message)) => {
-            let field = if message.starts_with("`quorum.max`") {
-                "max"
-            } else if message.starts_with("`answer`") {
-                if form.kind == "text" {
-                    "normalize"
-                } else {
-                    "options"
-                }
-            } else {
-                ""
+            // The store names the offending key first, in backticks.
+            let key = message
+                .strip_prefix('`')
+                .and_then(|m| m.split_once('`'))
+                .map_or("", |(key, _)| key);
+            let error = FormError {
+                field: field_for_key(key, &form.kind),
+                message,
             };
-            let error = FormError { field, message };
-            page(&state, &session, user, Some(editing()), form, Some(error))
+            let editing = editing(&state, &project).await?;
+            page(&state, &session, user, Some(editing), form, Some(error))
         }
         Err(e) => Err(e.into()),
     }
