@@ -52,7 +52,7 @@ done
 echo
 echo "$INFO"
 echo
-echo "| server QUORUM_LOG | judgments measured | judgments/s | loop p50 / p99 ms | GET p50 / p99 ms | POST p50 / p99 ms | stored = acknowledged |"
-echo "|---|---:|---:|---:|---:|---:|---|"
+echo "| server QUORUM_LOG | judgments measured | judgments/s | loop p50 / p99 ms | GET p50 / p99 ms | POST p50 / p99 ms | server CPU µs per judgment | other processes' CPU (% of a core) | stored = acknowledged |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 printf '%s\n' "${ROWS[@]}"
 exit "$status"

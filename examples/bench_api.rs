@@ -9,8 +9,10 @@
 //!
 //! Both modes prepare a fresh database through the library (`quorum::store`), start the release
 //! binary as a child process as in production (`quorum --database … serve --bind
-//! 127.0.0.1:PORT`, `QUORUM_LOG=warn` by default, output to `server.log` in a temporary work
-//! directory) and talk to it over loopback HTTP with awc, on the same machine.
+//! 127.0.0.1:PORT`, `QUORUM_LOG=warn` by default, output to a log file in a temporary work
+//! directory) and talk to it over loopback HTTP with awc, on the same machine. With
+//! `--wait-quiet SECS` every measurement first waits for the machine to be idle; each one reports
+//! the CPU other processes used meanwhile.
 //!
 //! **export**, once per `--items` size (default 100,000 and 1,000,000):
 //!
@@ -22,28 +24,33 @@
 //!    `--batch` items (one transaction each) so the generator's memory stays small. An owner
 //!    gets an export token (`Store::create_token` with `quorum::auth::new_token`).
 //! 2. The CLI export `quorum export --out labels.csv`, timed, and its SHA-256.
-//! 3. `quorum serve`; then for each of `--files` (default labels.csv, labels.jsonl,
+//! 3. Unless `--no-probe`, where a labels export's time goes, in this process on the same
+//!    database: the export's items query read row by row through sqlx, the same rows in rowid
+//!    order (no sort), the same columns packed 1,000 items to a row by SQLite, and
+//!    `write_labels` into a byte counter.
+//! 4. `quorum serve`; then for each of `--files` (default labels.csv, labels.jsonl,
 //!    judgments.csv) `--runs` times: reset the server's peak-RSS counter (`5` to
 //!    `/proc/PID/clear_refs`), `GET /api/v1/projects/{slug}/exports/{file}` with the bearer
 //!    token, count the bytes of the chunked body without keeping them, and read the server's
 //!    `VmHWM` afterwards (its VmRSS is also sampled every 10 ms, as a cross-check). Reports bytes,
 //!    seconds from request to last byte, MB/s (10^6 bytes), peak RSS, and the CPU the server
 //!    and this client used.
-//! 4. One more (untimed) download of labels.csv hashed with SHA-256: it must equal the CLI's file
+//! 5. One more (untimed) download of labels.csv hashed with SHA-256: it must equal the CLI's file
 //!    byte for byte.
 //!
 //! **worker**, once per backend (SQLite; PostgreSQL too when `QUORUM_BENCH_POSTGRES_URL` names an
-//! admin database to create a fresh database from, which is dropped afterwards):
+//! admin database to create a fresh database from, which is dropped afterwards unless `--keep`):
 //!
 //! 1. One multiple-choice project (7 of at most 9 must agree, `stop = "early"`) with `--items`
 //!    items, and `--clients` (default 200) annotator accounts, members of it, each with an
-//!    `annotate` token limited to the project.
+//!    `annotate` token limited to the project. On PostgreSQL, then `VACUUM ANALYZE` (what
+//!    autovacuum does soon after a bulk import; `--no-vacuum` skips it).
 //! 2. `quorum serve`; every client has its own awc client (one keep-alive connection) and loops
 //!    without think time for `--warmup` + `--duration` seconds: `POST
 //!    /api/v1/projects/{slug}/next`, then `POST …/leases/{id}/submit` with `{"answer": …}` (the
 //!    item's true option with probability `--accuracy`). One round trip = next + submit.
 //! 3. Reports round trips/s over the measured window and p50/p90/p99/max of the round trip, of
-//!    next and of submit, plus CPU used by the server and this client.
+//!    next and of submit, plus CPU used by the server, this client and PostgreSQL.
 //! 4. Stops the server (SIGTERM) and checks the database: the API judgments stored equal the
 //!    submits acknowledged with 200 (warm-up included), no item holds more than `max`
 //!    judgments (by rows and by its counter), and the counters match the rows. Exits non-zero
@@ -71,6 +78,11 @@ use quorum::store::{
     ItemRecord, JudgmentBatch, NewToken, NewUser, NoProgress, Role, Scopes, Store, StoreOptions,
 };
 use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+// The server's allocator, so the in-process probe matches it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// HTTP API benchmark: streamed exports, and next + submit under concurrent workers.
 #[derive(Debug, Parser)]
@@ -89,12 +101,16 @@ struct Args {
     /// [default: $TMPDIR].
     #[arg(long, global = true, env = "BENCH_DIR", value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Keep the work directory afterwards.
+    /// Keep the work directory (and a PostgreSQL benchmark database) afterwards.
     #[arg(long, global = true)]
     keep: bool,
     /// Seed of the generated data and answers.
     #[arg(long, global = true, default_value_t = 42)]
     seed: u64,
+    /// Before each measurement, wait up to this many seconds for the machine to be idle
+    /// (other processes using under a tenth of a core for 2 s); 0 measures at once.
+    #[arg(long, global = true, env = "BENCH_WAIT_QUIET", default_value_t = 0)]
+    wait_quiet: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +148,9 @@ struct ExportArgs {
     /// Items per import transaction while preparing.
     #[arg(long, default_value_t = 100_000)]
     batch: usize,
+    /// Skip the in-process probe of where a labels export's time goes.
+    #[arg(long)]
+    no_probe: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -164,6 +183,10 @@ struct WorkerArgs {
         value_name = "URL"
     )]
     postgres_url: Option<String>,
+    /// PostgreSQL: skip the `VACUUM ANALYZE` after preparing (which stands in for the
+    /// autovacuum that follows a bulk import within a minute or so in production).
+    #[arg(long)]
+    no_vacuum: bool,
 }
 
 fn main() -> Result<()> {
@@ -248,6 +271,7 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
     let work = work_dir(args, "quorum-api-export-bench.")?;
     let mut rows = Vec::new();
     let mut summaries = Vec::new();
+    let mut probes = Vec::new();
     let mut all_ok = true;
     for &n in &e.items {
         let db_path = work.path().join(format!("export-{n}.db"));
@@ -304,6 +328,26 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
             &cli_sha[..16]
         );
 
+        if !e.no_probe {
+            for p in probe(&url, cli_bytes, Duration::from_secs(args.wait_quiet)).await? {
+                println!(
+                    "probe: {:<66} {:>6.2} s {:>6.2} µs/item (labels.csv at {:>4.0} MB/s), other CPU {} s",
+                    p.what,
+                    p.secs,
+                    1e6 * p.secs / p.rows.max(1) as f64,
+                    cli_bytes as f64 / 1e6 / p.secs,
+                    secs_opt(p.other_cpu)
+                );
+                probes.push(format!(
+                    "export-probe: | {n} | {} | {:.2} | {:.2} | {:.0} |",
+                    p.what,
+                    p.secs,
+                    1e6 * p.secs / p.rows.max(1) as f64,
+                    cli_bytes as f64 / 1e6 / p.secs
+                ));
+            }
+        }
+
         let log_path = work.path().join(format!("server-export-{n}.log"));
         let port = free_port()?;
         let base = format!("http://127.0.0.1:{port}");
@@ -320,17 +364,35 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
             .timeout(Duration::from_secs(3600))
             .finish();
         println!(
-            "{:<16} {:>12} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7}",
-            "file", "bytes", "s", "MB/s", "peak MiB", "sampled", "srv CPU", "cli CPU", "TTFB ms"
+            "{:<16} {:>12} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}",
+            "file",
+            "bytes",
+            "s",
+            "MB/s",
+            "peak MiB",
+            "sampled",
+            "srv CPU",
+            "cli CPU",
+            "TTFB ms",
+            "other CPU"
         );
         for file in &e.files {
             let url = format!("{base}/api/v1/projects/{EXPORT_SLUG}/exports/{file}");
             for _ in 0..e.runs {
+                wait_quiet(Duration::from_secs(args.wait_quiet)).await;
                 let hwm_reset = reset_peak_rss(pid);
                 let sampler = RssSampler::start(pid);
-                let (srv0, cli0) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
+                let (srv0, cli0, mach0) = (
+                    cpu_seconds(&pid.to_string()),
+                    cpu_seconds("self"),
+                    machine_busy_seconds(),
+                );
                 let d = download(&client, &url, &token, false).await?;
-                let (srv1, cli1) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
+                let (srv1, cli1, mach1) = (
+                    cpu_seconds(&pid.to_string()),
+                    cpu_seconds("self"),
+                    machine_busy_seconds(),
+                );
                 let sampled = sampler.stop();
                 let hwm = if hwm_reset {
                     proc_status_kib(pid, "VmHWM")
@@ -347,8 +409,13 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
                     server_cpu: srv0.zip(srv1).map(|(a, b)| b - a),
                     client_cpu: cli0.zip(cli1).map(|(a, b)| b - a),
                 };
+                // Anything else running skews the figures: say how much there was.
+                let other = match (mach0.zip(mach1), row.server_cpu, row.client_cpu) {
+                    (Some((a, b)), Some(s), Some(c)) => Some((b - a - s - c).max(0.0)),
+                    _ => None,
+                };
                 println!(
-                    "{:<16} {:>12} {:>8.2} {:>8.1} {:>9} {:>9.1} {:>9} {:>9} {:>7.1}",
+                    "{:<16} {:>12} {:>8.2} {:>8.1} {:>9} {:>9.1} {:>9} {:>9} {:>7.1} {:>9}",
                     file,
                     row.bytes,
                     row.secs,
@@ -358,7 +425,8 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
                     row.sampled_rss_kib as f64 / 1024.0,
                     secs_opt(row.server_cpu),
                     secs_opt(row.client_cpu),
-                    d.first_byte_secs * 1000.0
+                    d.first_byte_secs * 1000.0,
+                    secs_opt(other)
                 );
                 rows.push(row);
             }
@@ -417,7 +485,7 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
             secs_opt(row.client_cpu)
         );
     }
-    for s in &summaries {
+    for s in summaries.iter().chain(&probes) {
         println!("{s}");
     }
     // Flat memory: the peak of each file at the largest size against the smallest.
@@ -535,6 +603,219 @@ async fn prepare_export(url: &str, n: usize, e: &ExportArgs, seed: u64) -> Resul
         .await?;
     store.close().await;
     Ok(secret.secret)
+}
+
+/// Waits up to `max` until other processes have used under a tenth of a core for 2 s: anything
+/// else running skews the figures. Whether the machine is quiet.
+async fn wait_quiet(max: Duration) -> bool {
+    if max.is_zero() {
+        return true;
+    }
+    let deadline = Instant::now() + max;
+    let mut told = false;
+    loop {
+        let before = machine_busy_seconds();
+        actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+        if let (Some(a), Some(b)) = (before, machine_busy_seconds())
+            && b - a < 0.2
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            eprintln!("warning: the machine is still busy; measuring anyway");
+            return false;
+        }
+        if !told {
+            eprintln!(
+                "waiting for other processes to quieten down (up to {} s) ...",
+                max.as_secs()
+            );
+            told = true;
+        }
+        actix_web::rt::time::sleep(Duration::from_secs(8)).await;
+    }
+}
+
+/// One measurement of the probe.
+struct Probe {
+    what: &'static str,
+    rows: u64,
+    secs: f64,
+    /// CPU seconds other processes used meanwhile (anything else running skews the figure).
+    other_cpu: Option<f64>,
+}
+
+/// Wall clock plus this process's and the machine's CPU, for an in-process measurement.
+struct Clock {
+    start: Instant,
+    own: Option<f64>,
+    machine: Option<f64>,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            start: Instant::now(),
+            own: cpu_seconds("self"),
+            machine: machine_busy_seconds(),
+        }
+    }
+
+    fn probe(&self, what: &'static str, rows: u64) -> Probe {
+        let secs = self.start.elapsed().as_secs_f64();
+        let other = match (
+            self.own,
+            cpu_seconds("self"),
+            self.machine,
+            machine_busy_seconds(),
+        ) {
+            (Some(o0), Some(o1), Some(m0), Some(m1)) => Some(((m1 - m0) - (o1 - o0)).max(0.0)),
+            _ => None,
+        };
+        Probe {
+            what,
+            rows,
+            secs,
+            other_cpu: other,
+        }
+    }
+}
+
+/// Where the time of a labels export goes, measured in this process on the same database
+/// (page cache warm): reading the items row by row through sqlx as the export does, reading
+/// them packed a thousand to a row, and the whole export core (`write_labels`) into a sink.
+async fn probe(url: &str, labels_bytes: u64, quiet: Duration) -> Result<Vec<Probe>> {
+    let store = Store::connect(&StoreOptions::new(url)).await?;
+    let project = store.project_by_slug(EXPORT_SLUG).await?;
+    let mut out = Vec::new();
+
+    // 1. The export's query, one row per item: sqlx hands each row from its SQLite worker
+    //    thread to this one through a channel. SQLite plans it as a search of the
+    //    (project_id, change_seq) index plus a temporary B-tree to sort by id.
+    // 1b. The same rows in rowid order (`+project_id` keeps SQLite off that index): no sort.
+    let mut n = 0;
+    let mut chars = 0;
+    for (what, sql) in [
+        (
+            "read items one row each (sqlx, the export's query)",
+            "SELECT i.id, i.external_id, i.status, i.label, i.votes, i.judgment_count, \
+             i.answers, i.fields FROM items i WHERE i.project_id = $1 ORDER BY i.id",
+        ),
+        (
+            "read items one row each, rowid order (no sort)",
+            "SELECT i.id, i.external_id, i.status, i.label, i.votes, i.judgment_count, \
+             i.answers, i.fields FROM items i WHERE +i.project_id = $1 ORDER BY i.id",
+        ),
+    ] {
+        wait_quiet(quiet).await;
+        let t = Clock::start();
+        let mut rows = sqlx::query(sql).bind(project.id).fetch(store.pool());
+        (n, chars) = (0u64, 0usize);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let _: i64 = row.try_get(0)?;
+            let external_id: String = row.try_get(1)?;
+            let status: String = row.try_get(2)?;
+            let label: Option<String> = row.try_get(3)?;
+            let _: i64 = row.try_get(4)?;
+            let _: i64 = row.try_get(5)?;
+            let answers: String = row.try_get(6)?;
+            let fields: String = row.try_get(7)?;
+            chars += external_id.len()
+                + status.len()
+                + label.map_or(0, |l| l.len())
+                + answers.len()
+                + fields.len();
+            n += 1;
+        }
+        drop(rows);
+        out.push(t.probe(what, n));
+    }
+
+    // 2. The same columns packed by SQLite, 1000 items to a row (keyset pages in rowid order).
+    type Packed = (
+        i64,
+        String,
+        String,
+        Option<String>,
+        i64,
+        i64,
+        String,
+        String,
+    );
+    wait_quiet(quiet).await;
+    let t = Clock::start();
+    let (mut n2, mut chars2, mut last) = (0u64, 0usize, i64::MIN);
+    loop {
+        let page: Option<String> = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(id, external_id, status, label, votes, \
+             judgment_count, answers, fields)) FROM (SELECT * FROM items \
+             WHERE +project_id = $1 AND id > $2 ORDER BY id LIMIT 1000) HAVING COUNT(*) > 0",
+        )
+        .bind(project.id)
+        .bind(last)
+        .fetch_optional(store.pool())
+        .await?;
+        let Some(page) = page else { break };
+        let items: Vec<Packed> = serde_json::from_str(&page).context("packed page")?;
+        for (id, external_id, status, label, _, _, answers, fields) in &items {
+            chars2 += external_id.len()
+                + status.len()
+                + label.as_ref().map_or(0, |l| l.len())
+                + answers.len()
+                + fields.len();
+            last = *id;
+            n2 += 1;
+        }
+    }
+    ensure!(
+        n2 == n && chars2 == chars,
+        "packed read differs: {n2} rows / {chars2} chars vs {n} / {chars}"
+    );
+    out.push(t.probe(
+        "read items packed 1000 to a row (json_group_array), rowid order",
+        n2,
+    ));
+
+    // 3. The export core as the CLI and the server run it, into a byte counter.
+    wait_quiet(quiet).await;
+    let t = Clock::start();
+    let mut sink = CountingSink(0);
+    let mut snapshot = store.export_snapshot().await?;
+    let pass = quorum::interfaces::formats::export::write_labels(
+        &mut snapshot,
+        &project,
+        &mut quorum::interfaces::formats::export::ExportOut::writer(&mut sink),
+        quorum::interfaces::formats::export::Shape::CSV,
+        &NoProgress,
+    )
+    .await?;
+    snapshot.close().await?;
+    ensure!(
+        sink.0 == labels_bytes,
+        "write_labels wrote {} bytes, the CLI {labels_bytes}",
+        sink.0
+    );
+    out.push(t.probe(
+        "write_labels into a sink (read + CSV + stats pass)",
+        pass.items,
+    ));
+    store.close().await;
+    Ok(out)
+}
+
+/// Counts bytes and drops them.
+struct CountingSink(u64);
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// GETs `url` with the token, counting the body's bytes (and hashing them when asked) without
@@ -818,7 +1099,11 @@ async fn worker_mode(args: &Args, w: &WorkerArgs) -> Result<()> {
                     .context("postgres needs --postgres-url or QUORUM_BENCH_POSTGRES_URL")?;
                 let db = PgDatabase::create(&admin).await?;
                 let result = worker_run(args, w, &quorum_bin, work.path(), &db.url, backend).await;
-                db.drop_database().await;
+                if args.keep {
+                    println!("kept PostgreSQL database {}", db.name);
+                } else {
+                    db.drop_database().await;
+                }
                 result
             }
             _ => {
@@ -860,6 +1145,24 @@ async fn worker_run(
         w.items,
         t.elapsed().as_secs_f64()
     );
+    if backend == "postgres" {
+        if w.no_vacuum {
+            println!("no VACUUM ANALYZE after the import (--no-vacuum): the cold state");
+        } else {
+            // A bulk import leaves the items indexes full of dead entries and the planner
+            // without statistics until autovacuum comes by; measure the steady state.
+            let t = Instant::now();
+            let store = Store::connect(&StoreOptions::new(url)).await?;
+            sqlx::Executor::execute(store.pool(), "VACUUM ANALYZE")
+                .await
+                .context("VACUUM ANALYZE")?;
+            store.close().await;
+            println!(
+                "VACUUM ANALYZE in {:.1} s (what autovacuum does shortly after a bulk import)",
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
     let log_path = work.join(format!("server-worker-{backend}.log"));
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
@@ -871,6 +1174,7 @@ async fn worker_run(
         args.server_log, w.clients, w.warmup, w.duration
     );
 
+    wait_quiet(Duration::from_secs(args.wait_quiet)).await;
     let start = Instant::now();
     let warm_end = start + Duration::from_secs_f64(w.warmup);
     let end = warm_end + Duration::from_secs_f64(w.duration);
@@ -881,6 +1185,7 @@ async fn worker_run(
                 cpu_seconds("self"),
                 cpu_seconds(&server_pid.to_string()),
                 machine_busy_seconds(),
+                postgres_cpu_seconds(),
             )
         };
         let before = sample();
@@ -905,7 +1210,8 @@ async fn worker_run(
     for task in tasks {
         results.push(task.await.context("worker task")?);
     }
-    let ((cli0, srv0, mach0), (cli1, srv1, mach1)) = cpu_probe.await.context("CPU probe")?;
+    let ((cli0, srv0, mach0, pg0), (cli1, srv1, mach1, pg1)) =
+        cpu_probe.await.context("CPU probe")?;
     let status = server.stop()?;
     let stored = count_stored(url, project_id).await?;
     let total = Totals::merge(&results);
@@ -950,10 +1256,19 @@ async fn worker_run(
         (mach0, mach1, srv0, srv1, cli0, cli1)
     {
         let other = ((ma - mb) - (sa - sb) - (ca - cb)).max(0.0);
+        let pg = pg0.zip(pg1).map(|(a, b)| (b - a).max(0.0));
         println!(
-            "other processes (PostgreSQL's backends included): {:.1} s of CPU in the window ({:.0}% of one core)",
+            "other processes: {:.1} s of CPU in the window ({:.0}% of one core){}",
             other,
-            100.0 * other / window
+            100.0 * other / window,
+            match pg {
+                Some(p) if backend == "postgres" => format!(
+                    ", of which PostgreSQL {p:.1} s ({:.0}% of one core, {:.0} µs per round trip)",
+                    100.0 * p / window,
+                    1e6 * p / total.window.max(1) as f64
+                ),
+                _ => String::new(),
+            }
         );
     }
     println!(
@@ -1658,6 +1973,27 @@ fn machine_busy_seconds() -> Option<f64> {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (ticks > 0).then(|| busy / ticks as f64)
+}
+
+/// CPU seconds of every process named `postgres` (the server's backends), from /proc.
+fn postgres_cpu_seconds() -> Option<f64> {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if stat.contains("(postgres)") {
+            total += cpu_seconds(pid).unwrap_or(0.0);
+        }
+    }
+    Some(total)
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

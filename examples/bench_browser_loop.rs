@@ -9,8 +9,8 @@
 //! 1. Prepares a fresh SQLite database in a temporary directory through the library
 //!    (`quorum::store`): `--annotators` login accounts (default 50), all members of one
 //!    multiple-choice project where 7 of at most 9 must agree (`stop = "early"`, five options),
-//!    with `--items` items (default 30,000: a run of 20 s at a few thousand judgments/s uses a
-//!    fifth of them, so nobody runs out).
+//!    with `--items` items (default 30,000: even 3,000 judgments/s for 23 s would use under a
+//!    third of them, so nobody runs out).
 //! 2. Starts the release binary as a child process, as in production:
 //!    `quorum --database sqlite://… serve --bind 127.0.0.1:PORT` with `QUORUM_SESSION_KEY` set
 //!    and `QUORUM_LOG` from `--server-log` (default `warn`; `default` keeps the server's own
@@ -23,8 +23,9 @@
 //!    another one), expect `303 See Other` to the labeling page and follow it (`GET`), which
 //!    serves the next item. One judgment = that POST + GET.
 //! 5. Reports judgments/s over the measured window, and p50/p90/p99/max of the loop (POST +
-//!    following GET), of the GETs and of the POSTs, plus the CPU time the server and this
-//!    client used.
+//!    following GET), of the GETs and of the POSTs, plus the CPU time the server, this client
+//!    and every other process used in the window, and what the hypervisor stole: on a shared
+//!    machine the last two say how much to trust the figures.
 //! 6. Stops the server (SIGTERM), then counts the judgments stored in the database and checks
 //!    they equal the POSTs the clients saw acknowledged with the redirect (warm-up included):
 //!    nothing acknowledged was lost and nothing unacknowledged was stored. Exits non-zero
@@ -34,6 +35,7 @@
 //! as the server.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -190,16 +192,9 @@ async fn run(args: Args) -> Result<()> {
     let server_pid = server.pid();
     let cpu_probe = actix_web::rt::spawn(async move {
         actix_web::rt::time::sleep_until(warm_end.into()).await;
-        let sample = || {
-            (
-                cpu_seconds("self"),
-                cpu_seconds(&server_pid.to_string()),
-                machine_busy_seconds(),
-            )
-        };
-        let before = sample();
+        let before = CpuSample::take(server_pid);
         actix_web::rt::time::sleep_until(end.into()).await;
-        (before, sample())
+        CpuSample::take(server_pid).since(&before)
     });
     let mut tasks = Vec::new();
     for (i, annotator) in annotators.into_iter().enumerate() {
@@ -213,10 +208,7 @@ async fn run(args: Args) -> Result<()> {
     for task in tasks {
         results.push(task.await.context("annotator task")?);
     }
-    let (
-        (client_before, server_before, machine_before),
-        (client_after, server_after, machine_after),
-    ) = cpu_probe.await.context("CPU probe")?;
+    let cpu = cpu_probe.await.context("CPU probe")?;
 
     let status = server.stop()?;
     let counts = count_stored(&url, project_id).await?;
@@ -244,46 +236,31 @@ async fn run(args: Args) -> Result<()> {
     print_latency("loop (POST+GET)", &total.loop_us);
     print_latency("GET label page", &total.get_us);
     print_latency("POST answer", &total.post_us);
-    if let (Some(sb), Some(sa)) = (server_before, server_after) {
-        let s = sa - sb;
-        println!(
-            "server CPU {:.1} s in {} s ({:.0}% of one core, {:.0} µs per judgment)",
-            s,
-            args.duration,
-            100.0 * s / args.duration,
-            1e6 * s / total.window_judgments.max(1) as f64
-        );
-    }
-    if let (Some(cb), Some(ca)) = (client_before, client_after) {
-        let c = ca - cb;
-        println!(
-            "client CPU {:.1} s in {} s ({:.0}% of one core)",
-            c,
-            args.duration,
-            100.0 * c / args.duration
-        );
-    }
-    if let (Some(mb), Some(ma), Some(sb), Some(sa), Some(cb), Some(ca)) = (
-        machine_before,
-        machine_after,
-        server_before,
-        server_after,
-        client_before,
-        client_after,
-    ) {
-        // Anything else running skews the figures: say how much there was.
-        let other = ((ma - mb) - (sa - sb) - (ca - cb)).max(0.0);
-        println!(
-            "other processes: {:.1} s of CPU in the window ({:.0}% of one core){}",
-            other,
-            100.0 * other / args.duration,
-            if other > 0.05 * args.duration {
-                ": the machine was not quiet, figures are pessimistic"
-            } else {
-                ""
-            }
-        );
-    }
+    let core_share = |secs: f64| 100.0 * secs / args.duration;
+    println!(
+        "server CPU {:.1} s in {} s ({:.0}% of one core, {:.0} µs per judgment)",
+        cpu.server,
+        args.duration,
+        core_share(cpu.server),
+        1e6 * cpu.server / total.window_judgments.max(1) as f64
+    );
+    println!(
+        "client CPU {:.1} s ({:.0}% of one core)",
+        cpu.client,
+        core_share(cpu.client)
+    );
+    // Anything else running skews the figures: say how much there was.
+    println!(
+        "other processes: {:.1} s of CPU ({:.0}% of one core); hypervisor steal {:.1} s{}",
+        cpu.others,
+        core_share(cpu.others),
+        cpu.steal,
+        if cpu.others > 0.05 * args.duration {
+            ": the machine was not quiet, figures are pessimistic"
+        } else {
+            ""
+        }
+    );
     println!(
         "target (>= 1000 judgments/s, p99 < 100 ms): {}",
         if per_s >= 1000.0 && total.loop_us.p(0.99) < 100_000 {
@@ -339,7 +316,7 @@ async fn run(args: Args) -> Result<()> {
     // One Markdown table row for bench/browser_loop.sh to collect.
     let ms = |s: &Samples, q: f64| f64::from(s.p(q)) / 1000.0;
     println!(
-        "row: | {} | {} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {} = {} {} |",
+        "row: | {} | {} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} | {:.0}% | {} = {} {} |",
         args.server_log,
         total.window_judgments,
         per_s,
@@ -349,6 +326,8 @@ async fn run(args: Args) -> Result<()> {
         ms(&total.get_us, 0.99),
         ms(&total.post_us, 0.5),
         ms(&total.post_us, 0.99),
+        1e6 * cpu.server / total.window_judgments.max(1) as f64,
+        core_share(cpu.others),
         counts.judgment_rows,
         total.acked,
         if lost_ok && consistent {
@@ -357,7 +336,6 @@ async fn run(args: Args) -> Result<()> {
             "MISMATCH"
         }
     );
-
     if args.keep {
         println!("kept {}", work.keep().display());
     } else {
@@ -526,32 +504,89 @@ async fn wait_ready(base: &str, server: &mut Server) -> Result<()> {
     }
 }
 
-/// User + system CPU seconds of a process (`self` or a pid), from /proc.
-fn cpu_seconds(pid: &str) -> Option<f64> {
+/// CPU seconds used by this client, the server and every other process, and stolen by the
+/// hypervisor, at one moment (from /proc; zero where it cannot be read).
+struct CpuSample {
+    client: f64,
+    server: f64,
+    /// Per process id, every process but these two.
+    others: HashMap<u32, f64>,
+    steal: f64,
+}
+
+/// What the same quantities grew by between two samples.
+struct CpuUsed {
+    client: f64,
+    server: f64,
+    /// Processes that both started and ended inside the window are missed.
+    others: f64,
+    steal: f64,
+}
+
+impl CpuSample {
+    fn take(server_pid: u32) -> CpuSample {
+        let own_pid = std::process::id();
+        let mut others = HashMap::new();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if pid != own_pid && pid != server_pid {
+                    others.insert(pid, process_cpu_seconds(pid).unwrap_or(0.0));
+                }
+            }
+        }
+        CpuSample {
+            client: process_cpu_seconds(own_pid).unwrap_or(0.0),
+            server: process_cpu_seconds(server_pid).unwrap_or(0.0),
+            others,
+            steal: steal_seconds().unwrap_or(0.0),
+        }
+    }
+
+    fn since(&self, before: &CpuSample) -> CpuUsed {
+        CpuUsed {
+            client: self.client - before.client,
+            server: self.server - before.server,
+            others: self
+                .others
+                .iter()
+                .map(|(pid, secs)| (secs - before.others.get(pid).copied().unwrap_or(0.0)).max(0.0))
+                .sum(),
+            steal: self.steal - before.steal,
+        }
+    }
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// User + system CPU seconds of a process, all its threads included.
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name in parentheses; utime and stime are fields 14 and 15.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| (utime + stime) / ticks as f64)
+    Some((utime + stime) / clock_ticks())
 }
 
-/// Busy CPU seconds of the whole machine (all cores), from /proc/stat.
-fn machine_busy_seconds() -> Option<f64> {
+/// CPU seconds the hypervisor has taken from this virtual machine (all cores).
+fn steal_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<f64> = line
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
-    let busy = v.get(..8)?.iter().sum::<f64>() - v[3] - v[4];
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| busy / ticks as f64)
+    // user nice system idle iowait irq softirq steal
+    let steal: f64 = line.split_whitespace().nth(7)?.parse().ok()?;
+    Some(steal / clock_ticks())
 }
 
 /// One logged-in annotator: their own client (connection pool) and session cookie.

@@ -78,6 +78,70 @@ async fn leases_skips_and_releases() {
 }
 
 #[tokio::test]
+async fn submit_and_next_leases_the_next_item_in_one_step() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let p = db.project(&config(2, 3, "early")).await;
+        db.import_items(&p, "item_id,name\na,A\nb,B\nc,C\n").await;
+        let u1 = annotator(s, 1).await;
+
+        let l1 = s.next_item(&p, u1, T0).await.unwrap().expect("an item");
+        let (r1, next) = s
+            .submit_and_next(&p, l1.id, u1, "@x", "web", T0 + 1)
+            .await
+            .unwrap();
+        assert_eq!(r1.item_id, l1.item_id, "{backend}");
+        let l2 = next.expect("the next item, leased with the submit");
+        assert_ne!(l2.item_id, l1.item_id, "{backend}: never the judged item");
+        assert_eq!(l2.expires_at, T0 + 1 + 600_000, "{backend}");
+        // The labeling page then shows that lease rather than taking another slot.
+        assert_eq!(
+            s.next_item(&p, u1, T0 + 2).await.unwrap(),
+            Some(l2.clone()),
+            "{backend}"
+        );
+        let leases: i64 = sqlx::query_scalar("SELECT CAST(SUM(lease_count) AS BIGINT) FROM items")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(leases, 1, "{backend}: one slot held, by l2");
+
+        let (_, next) = s
+            .submit_and_next(&p, l2.id, u1, "@x", "web", T0 + 3)
+            .await
+            .unwrap();
+        let l3 = next.expect("the last item");
+        let (_, next) = s
+            .submit_and_next(&p, l3.id, u1, "@x", "web", T0 + 5)
+            .await
+            .unwrap();
+        assert_eq!(next, None, "{backend}: nothing left for this annotator");
+        assert_eq!(
+            s.next_item(&p, u1, T0 + 6).await.unwrap(),
+            None,
+            "{backend}"
+        );
+
+        // A refused submit leases nothing.
+        let u2 = annotator(s, 2).await;
+        let l4 = s.next_item(&p, u2, T0 + 7).await.unwrap().expect("u2 item");
+        let gone = s
+            .submit_and_next(&p, l4.id + 1000, u2, "@x", "web", T0 + 8)
+            .await;
+        assert!(
+            matches!(gone, Err(StoreError::LeaseGone(_))),
+            "{backend}: {gone:?}"
+        );
+        assert_eq!(
+            s.next_item(&p, u2, T0 + 9).await.unwrap(),
+            Some(l4),
+            "{backend}: still the one lease"
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn submit_conflicts() {
     for (backend, db) in TestDb::all().await {
         let s = &db.store;
@@ -237,10 +301,23 @@ async fn fifty_concurrent_annotators_keep_every_invariant() {
                         let answer = [
                             "nba", "nba", "nba", "nfl", "nba", "mlb", "nba", "nba", "nhl",
                         ][roll as usize];
-                        let r = store
-                            .submit(&p, lease.id, uid, answer, "web", now)
-                            .await
-                            .expect("submit");
+                        // Half the annotators go through the browser's path, which leases
+                        // the next item in the submit's transaction.
+                        let r = if n % 2 == 1 {
+                            let (r, next) = store
+                                .submit_and_next(&p, lease.id, uid, answer, "web", now)
+                                .await
+                                .expect("submit and next");
+                            if let Some(next) = next {
+                                assert_ne!(next.item_id, r.item_id, "a judged item again");
+                            }
+                            r
+                        } else {
+                            store
+                                .submit(&p, lease.id, uid, answer, "web", now)
+                                .await
+                                .expect("submit")
+                        };
                         acked.push((r.judgment_id, r.item_id, uid));
                     }
                     acked

@@ -138,6 +138,36 @@ impl Store {
         project_from_row(&row)
     }
 
+    /// The project with this slug if `user_id` is one of its members, `None` if they are not:
+    /// the labeling routes' check in one query instead of two.
+    pub async fn project_for_member(
+        &self,
+        slug: &str,
+        user_id: i64,
+    ) -> Result<Option<Project>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            project_columns!(),
+            ", EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = projects.id \
+             AND m.user_id = $2) AS member FROM projects WHERE slug = $1"
+        ))
+        .bind(slug)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
+        // SQLite answers EXISTS with an integer, PostgreSQL with a boolean.
+        let member = match row.try_get::<bool, _>("member") {
+            Ok(b) => b,
+            Err(_) => row.try_get::<i64, _>("member")? != 0,
+        };
+        if member {
+            project_from_row(&row).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     pub async fn project_by_id(&self, id: i64) -> Result<Project, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",

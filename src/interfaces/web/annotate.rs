@@ -34,12 +34,11 @@ pub async fn home(state: web::Data<AppState>, session: Session) -> Result<HttpRe
 /// A project the user may label: they are a member. Anything else looks like a missing page,
 /// so project slugs do not leak.
 async fn labelable(state: &AppState, user: &User, slug: &str) -> Result<Project, WebError> {
-    let project = state.store.project_by_slug(slug).await?;
-    if state.store.is_member(project.id, user.id).await? {
-        Ok(project)
-    } else {
-        Err(WebError::NotFound)
-    }
+    state
+        .store
+        .project_for_member(slug, user.id)
+        .await?
+        .ok_or(WebError::NotFound)
 }
 
 struct Field {
@@ -172,9 +171,10 @@ pub async fn submit(
     check_csrf(&session, &form.csrf)?;
     let user = current_user(&state, &session).await?;
     let project = labelable(&state, &user, &slug).await?;
+    // The next item is leased in the same transaction; the redirect's GET finds it.
     match state
         .store
-        .submit(
+        .submit_and_next(
             &project,
             form.lease_id,
             user.id,
