@@ -7,14 +7,9 @@ use common::{HANDLES_7_OF_9, LEAGUES, TestDb, config};
 use quorum::store::StoreError;
 
 async fn snapshot(db: &TestDb, project_id: i64) -> (quorum::store::ProjectCounts, Vec<String>) {
-    use futures_util::TryStreamExt;
     let counts = db.store.project_counts(project_id).await.expect("counts");
     let mut snap = db.store.export_snapshot().await.expect("snapshot");
-    let rows: Vec<_> = snap
-        .stream_items(project_id, Default::default())
-        .try_collect()
-        .await
-        .expect("items");
+    let rows = common::export_rows(&mut snap, project_id).await;
     snap.close().await.expect("close");
     (counts, rows.into_iter().map(|r| format!("{r:?}")).collect())
 }
@@ -292,11 +287,7 @@ async fn bulk_imports_span_several_statements() {
         }
         db.import_judgments(&p, &last).await.expect("import");
         let mut snap = db.store.export_snapshot().await.unwrap();
-        let rows: Vec<_> = futures_util::TryStreamExt::try_collect::<Vec<_>>(
-            snap.stream_items(p.id, Default::default()),
-        )
-        .await
-        .unwrap();
+        let rows = common::export_rows(&mut snap, p.id).await;
         snap.close().await.unwrap();
         assert_eq!(rows.len(), 2500);
         for (i, r) in rows.iter().enumerate() {

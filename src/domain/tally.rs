@@ -43,6 +43,39 @@ impl Tally {
         })))
     }
 
+    /// Appends the vote counts of a JSON object written by [`Tally::to_json`] to `out`, in
+    /// stored order, without building the tally: the exports need only the counts, for every
+    /// item of a project.
+    pub fn counts_from_json(json: &str, out: &mut Vec<u64>) -> Result<(), serde_json::Error> {
+        use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+        struct Counts<'a>(&'a mut Vec<u64>);
+
+        impl<'de> DeserializeSeed<'de> for Counts<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+
+        impl<'de> Visitor<'de> for Counts<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of answer counts")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                while let Some((IgnoredAny, count)) = map.next_entry::<IgnoredAny, u64>()? {
+                    self.0.push(count);
+                }
+                Ok(())
+            }
+        }
+
+        let mut de = serde_json::Deserializer::from_str(json);
+        Counts(out).deserialize(&mut de)?;
+        de.end()
+    }
+
     /// The distribution as a compact JSON object, most votes first: `{"kingjames":7,"kj":2}`.
     pub fn to_json(&self) -> String {
         let mut map = serde_json::Map::with_capacity(self.counts.len());
@@ -98,6 +131,20 @@ mod tests {
         assert_eq!(t.runner_up(), 2);
         assert_eq!(t.total(), 6);
         assert_eq!(t.to_json(), r#"{"b":3,"a":2,"c":1}"#);
+    }
+
+    #[test]
+    fn counts_from_json_reads_the_stored_counts() {
+        let t = Tally::from_answers(["\"q\", c", "b", "b", "émoji 🏀", "b", "\"q\", c"]);
+        let mut counts = vec![9];
+        Tally::counts_from_json(&t.to_json(), &mut counts).expect("valid");
+        assert_eq!(counts, [9, 3, 2, 1], "appends, in stored order");
+        let mut none = Vec::new();
+        Tally::counts_from_json("{}", &mut none).expect("empty tally");
+        assert!(none.is_empty());
+        for bad in ["", "[1]", r#"{"a":-1}"#, r#"{"a":"1"}"#, r#"{"a":1} x"#] {
+            assert!(Tally::counts_from_json(bad, &mut none).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

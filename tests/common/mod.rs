@@ -223,3 +223,24 @@ agree = 2
 max = 3
 stop = "early"
 "#;
+
+/// Every item of a project as the labels export reads them, in import order.
+pub async fn export_rows(
+    snap: &mut quorum::store::ExportSnapshot,
+    project_id: i64,
+) -> Vec<quorum::store::ExportRow> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let collect = async move {
+        let mut rows = Vec::new();
+        while let Some(page) = rx.recv().await {
+            rows.extend(page);
+        }
+        rows
+    };
+    let (sent, rows) = tokio::join!(
+        snap.send_item_pages(project_id, Default::default(), tx),
+        collect
+    );
+    sent.expect("items");
+    rows
+}

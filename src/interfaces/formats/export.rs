@@ -2,6 +2,8 @@
 //! interface writes exports through these functions, so the bytes are the same everywhere.
 //! Streams: memory does not grow with the number of items.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -310,6 +312,56 @@ struct JudgmentLine<'a> {
     submitted_at: &'a str,
 }
 
+/// A JSON string, borrowed from the document when it has no escapes.
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// A JSON object read as its list of (key, raw value) pairs, in stored order: an item's input
+/// fields without building a map per item.
+struct PairList<'a>(Vec<(Text<'a>, &'a serde_json::value::RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for PairList<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = PairList<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of input fields")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PairList<'de>, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(PairList(pairs))
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
+}
+
+/// An input field's cell: a string's text, anything else as compact JSON.
+fn field_text(value: &serde_json::value::RawValue) -> Result<Cow<'_, str>, serde_json::Error> {
+    if value.get().starts_with('"') {
+        Ok(serde_json::from_str::<Text<'_>>(value.get())?.0)
+    } else {
+        Ok(Cow::Owned(
+            serde_json::from_str::<serde_json::Value>(value.get())?.to_string(),
+        ))
+    }
+}
+
+/// Formats an integer into `buf` and returns it.
+fn itoa(buf: &mut String, n: i64) -> &str {
+    buf.clear();
+    // Writing to a String cannot fail.
+    let _ = write!(buf, "{n}");
+    buf
+}
+
 fn raw_json<'a>(text: &'a str, what: &str) -> Result<&'a serde_json::value::RawValue, String> {
     serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))
 }
@@ -335,90 +387,113 @@ pub async fn write_labels(
         whole_project: shape.is_whole_project(),
         ..LabelsPass::default()
     };
-    let mut rows = Box::pin(snapshot.stream_items(project.id, shape.filter));
-    let mut record: Vec<String> = Vec::with_capacity(header.len());
-    let mut counts: Vec<u64> = Vec::new();
-    let mut line = Vec::with_capacity(512);
-    while let Some(row) = rows.try_next().await? {
-        let corrupt = |message: String| ExportError::Corrupt {
-            item: row.external_id.clone(),
-            message,
-        };
-        let status = Status::parse(&row.status)
-            .ok_or_else(|| corrupt(format!("status {:?}", row.status)))?;
-        match status {
-            Status::Pending => pass.pending += 1,
-            Status::Resolved => pass.resolved += 1,
-            Status::Unresolved => pass.unresolved += 1,
-            Status::Adjudicated => pass.adjudicated += 1,
-        }
-        pass.items += 1;
-        let judgments =
-            u64::try_from(row.judgments).map_err(|_| corrupt("negative judgments".into()))?;
-        pass.judgments += judgments;
-        let tally = Tally::from_json(&row.answers).map_err(|e| corrupt(format!("answers: {e}")))?;
-        counts.clear();
-        counts.extend(tally.iter().map(|(_, c)| u64::from(c)));
-        pass.agreement.add_item(&counts);
-        let label = if status.has_label() {
-            row.label.as_deref()
-        } else {
-            None
-        };
-        let agreement = (row.judgments > 0).then(|| row.votes as f64 / row.judgments as f64);
+    // The next page is read (on PostgreSQL, on the server; on SQLite, on sqlx's thread for the
+    // connection) while this one is written.
+    let (page_tx, mut page_rx) = mpsc::channel(1);
+    let produce = async move {
+        snapshot
+            .send_item_pages(project.id, shape.filter, page_tx)
+            .await
+            .map_err(ExportError::from)
+    };
+    let consume = async move {
+        let mut counts: Vec<u64> = Vec::new();
+        let mut number = String::new();
+        let mut line = Vec::with_capacity(512);
+        while let Some(page) = page_rx.recv().await {
+            for row in page {
+                let corrupt = |message: String| ExportError::Corrupt {
+                    item: row.external_id.clone(),
+                    message,
+                };
+                let status = Status::parse(&row.status)
+                    .ok_or_else(|| corrupt(format!("status {:?}", row.status)))?;
+                match status {
+                    Status::Pending => pass.pending += 1,
+                    Status::Resolved => pass.resolved += 1,
+                    Status::Unresolved => pass.unresolved += 1,
+                    Status::Adjudicated => pass.adjudicated += 1,
+                }
+                pass.items += 1;
+                let judgments = u64::try_from(row.judgments)
+                    .map_err(|_| corrupt("negative judgments".into()))?;
+                pass.judgments += judgments;
+                counts.clear();
+                Tally::counts_from_json(&row.answers, &mut counts)
+                    .map_err(|e| corrupt(format!("answers: {e}")))?;
+                pass.agreement.add_item(&counts);
+                let label = if status.has_label() {
+                    row.label.as_deref()
+                } else {
+                    None
+                };
+                let agreement =
+                    (row.judgments > 0).then(|| row.votes as f64 / row.judgments as f64);
 
-        match shape.format {
-            Format::Jsonl => {
-                line.clear();
-                serde_json::to_writer(
-                    &mut line,
-                    &LabelLine {
-                        item_id: &row.external_id,
-                        status: status.as_str(),
-                        label,
-                        votes: row.votes,
-                        judgments: row.judgments,
-                        agreement,
-                        answers: raw_json(&row.answers, "answers").map_err(corrupt)?,
-                        input: raw_json(&row.fields, "fields").map_err(corrupt)?,
-                    },
-                )
-                .map_err(std::io::Error::from)?;
-                line.push(b'\n');
-                out.buf.lock().extend_from_slice(&line);
-            }
-            Format::Csv => {
-                record.clear();
-                record.push(row.external_id.clone());
-                record.push(status.as_str().to_owned());
-                record.push(label.unwrap_or_default().to_owned());
-                record.push(row.votes.to_string());
-                record.push(row.judgments.to_string());
-                record.push(agreement.map(|a| a.to_string()).unwrap_or_default());
-                record.push(row.answers.clone());
-                if !fields.is_empty() {
-                    let map: serde_json::Map<String, serde_json::Value> =
-                        serde_json::from_str(&row.fields)
-                            .map_err(|e| corrupt(format!("fields: {e}")))?;
-                    for f in &fields {
-                        record.push(match map.get(f) {
-                            Some(serde_json::Value::String(s)) => s.clone(),
-                            Some(other) => other.to_string(),
-                            None => String::new(),
-                        });
+                match shape.format {
+                    Format::Jsonl => {
+                        line.clear();
+                        serde_json::to_writer(
+                            &mut line,
+                            &LabelLine {
+                                item_id: &row.external_id,
+                                status: status.as_str(),
+                                label,
+                                votes: row.votes,
+                                judgments: row.judgments,
+                                agreement,
+                                answers: raw_json(&row.answers, "answers").map_err(corrupt)?,
+                                input: raw_json(&row.fields, "fields").map_err(corrupt)?,
+                            },
+                        )
+                        .map_err(std::io::Error::from)?;
+                        line.push(b'\n');
+                        out.buf.lock().extend_from_slice(&line);
+                    }
+                    Format::Csv => {
+                        let cells = shape.cells;
+                        w.write_field(cells.apply(&row.external_id).as_ref())?;
+                        w.write_field(status.as_str())?;
+                        w.write_field(cells.apply(label.unwrap_or_default()).as_ref())?;
+                        w.write_field(itoa(&mut number, row.votes))?;
+                        w.write_field(itoa(&mut number, row.judgments))?;
+                        match agreement {
+                            Some(a) => {
+                                number.clear();
+                                write!(number, "{a}").map_err(std::io::Error::other)?;
+                                w.write_field(&number)?;
+                            }
+                            None => w.write_field("")?,
+                        }
+                        w.write_field(cells.apply(&row.answers).as_ref())?;
+                        if !fields.is_empty() {
+                            let input = serde_json::from_str::<PairList<'_>>(&row.fields)
+                                .map_err(|e| corrupt(format!("fields: {e}")))?
+                                .0;
+                            for f in &fields {
+                                let cell = match input.iter().find(|(k, _)| k.0 == f.as_str()) {
+                                    Some((_, value)) => field_text(value)
+                                        .map_err(|e| corrupt(format!("fields: {e}")))?,
+                                    None => Cow::Borrowed(""),
+                                };
+                                w.write_field(cells.apply(&cell).as_ref())?;
+                            }
+                        }
+                        w.write_record(None::<&[u8]>)?;
                     }
                 }
-                w.write_record(record.iter().map(|c| shape.cells.apply(c).into_owned()))?;
+                progress.advance(1);
+                if out.pending() >= CHUNK_BYTES {
+                    w.flush()?;
+                    out.drain(CHUNK_BYTES).await?;
+                }
             }
         }
-        progress.advance(1);
-        if out.pending() >= CHUNK_BYTES {
-            w.flush()?;
-            out.drain(CHUNK_BYTES).await?;
-        }
-    }
-    w.flush()?;
-    out.finish().await?;
+        w.flush()?;
+        out.finish().await?;
+        Ok(pass)
+    };
+    let ((), pass) = tokio::try_join!(produce, consume)?;
     Ok(pass)
 }
 
@@ -543,48 +618,60 @@ pub async fn write_judgments(
     if shape.format == Format::Csv {
         w.write_record(JUDGMENT_COLUMNS)?;
     }
-    let mut rows = Box::pin(snapshot.stream_judgments(project.id, shape.filter));
-    let mut n = 0;
-    let mut line = Vec::with_capacity(256);
-    while let Some(j) = rows.try_next().await? {
-        let time = format_timestamp(j.created_at);
-        match shape.format {
-            Format::Csv => {
-                let cells = shape.cells;
-                w.write_record([
-                    cells.apply(&j.item_id).as_bytes(),
-                    cells.apply(&j.annotator).as_bytes(),
-                    cells.apply(&j.answer).as_bytes(),
-                    cells.apply(&j.normalized).as_bytes(),
-                    cells.apply(&time).as_bytes(),
-                ])?;
-            }
-            Format::Jsonl => {
-                line.clear();
-                serde_json::to_writer(
-                    &mut line,
-                    &JudgmentLine {
-                        item_id: &j.item_id,
-                        annotator: &j.annotator,
-                        answer: &j.answer,
-                        normalized: &j.normalized,
-                        submitted_at: &time,
-                    },
-                )
-                .map_err(std::io::Error::from)?;
-                line.push(b'\n');
-                out.buf.lock().extend_from_slice(&line);
+    let (page_tx, mut page_rx) = mpsc::channel(1);
+    let produce = async move {
+        snapshot
+            .send_judgment_pages(project.id, shape.filter, page_tx)
+            .await
+            .map_err(ExportError::from)
+    };
+    let consume = async move {
+        let mut n = 0;
+        let mut line = Vec::with_capacity(256);
+        while let Some(page) = page_rx.recv().await {
+            for j in page {
+                let time = format_timestamp(j.created_at);
+                match shape.format {
+                    Format::Csv => {
+                        let cells = shape.cells;
+                        w.write_record([
+                            cells.apply(&j.item_id).as_bytes(),
+                            cells.apply(&j.annotator).as_bytes(),
+                            cells.apply(&j.answer).as_bytes(),
+                            cells.apply(&j.normalized).as_bytes(),
+                            cells.apply(&time).as_bytes(),
+                        ])?;
+                    }
+                    Format::Jsonl => {
+                        line.clear();
+                        serde_json::to_writer(
+                            &mut line,
+                            &JudgmentLine {
+                                item_id: &j.item_id,
+                                annotator: &j.annotator,
+                                answer: &j.answer,
+                                normalized: &j.normalized,
+                                submitted_at: &time,
+                            },
+                        )
+                        .map_err(std::io::Error::from)?;
+                        line.push(b'\n');
+                        out.buf.lock().extend_from_slice(&line);
+                    }
+                }
+                n += 1;
+                progress.advance(1);
+                if out.pending() >= CHUNK_BYTES {
+                    w.flush()?;
+                    out.drain(CHUNK_BYTES).await?;
+                }
             }
         }
-        n += 1;
-        progress.advance(1);
-        if out.pending() >= CHUNK_BYTES {
-            w.flush()?;
-            out.drain(CHUNK_BYTES).await?;
-        }
-    }
-    w.flush()?;
-    out.finish().await?;
+        w.flush()?;
+        out.finish().await?;
+        Ok(n)
+    };
+    let ((), n) = tokio::try_join!(produce, consume)?;
     Ok(n)
 }
 
