@@ -46,33 +46,95 @@ macro_rules! paged {
 /// Items per page of [`ExportSnapshot::stream_items`] (the `LIMIT` below).
 const ITEMS_PER_PAGE: usize = 1000;
 
-/// A page of items packed into one JSON array by the database. One row per item costs a
-/// hand-off between sqlx's SQLite thread and the export's task per item, which capped the
-/// labels export near 10–20 MB/s; a page costs one per thousand items.
+/// One item of a page, as the database packs it: its numbers and the byte lengths of its
+/// texts, space-separated, then the texts back to back (see [`parse_item_page`]).
+macro_rules! packed_item {
+    () => {
+        "format('%s %s %s %s %s %s %s %s %s%s%s%s%s', id, octet_length(external_id), \
+         octet_length(status), coalesce(octet_length(label), -1), votes, judgment_count, \
+         octet_length(answers), octet_length(fields), external_id, status, coalesce(label, ''), \
+         answers, fields)"
+    };
+}
+
+/// A page of items, packed into one text by the database. One row per item costs a hand-off
+/// between sqlx's SQLite thread and the export's task per item, which capped the labels export
+/// near 10–20 MB/s; a page costs one per thousand items. Texts go by length rather than as JSON
+/// strings, so neither side escapes or unescapes them. SQLite concatenates in the subquery's
+/// order; [`parse_item_page`] restores id order should that ever change.
 const ITEM_PAGES_SQLITE: [&str; 4] = paged!(
-    "SELECT json_group_array(json_array(id, external_id, status, label, votes, judgment_count, \
-     answers, fields) ORDER BY id) AS page FROM (SELECT i.id, i.external_id, i.status, i.label, \
-     i.votes, i.judgment_count, i.answers, i.fields FROM items i",
+    concat!(
+        "SELECT group_concat(",
+        packed_item!(),
+        ", '') AS page FROM (SELECT i.id, i.external_id, i.status, i.label, i.votes, \
+         i.judgment_count, i.answers, i.fields FROM items i"
+    ),
     "ORDER BY i.id LIMIT 1000)"
 );
 
 const ITEM_PAGES_POSTGRES: [&str; 4] = paged!(
-    "SELECT CAST(json_agg(json_build_array(id, external_id, status, label, votes, judgment_count, \
-     answers, fields) ORDER BY id) AS TEXT) AS page FROM (SELECT i.id, i.external_id, i.status, \
-     i.label, i.votes, i.judgment_count, i.answers, i.fields FROM items i",
+    concat!(
+        "SELECT string_agg(",
+        packed_item!(),
+        ", '' ORDER BY id) AS page FROM (SELECT i.id, i.external_id, i.status, i.label, i.votes, \
+         i.judgment_count, i.answers, i.fields FROM items i"
+    ),
     "ORDER BY i.id LIMIT 1000) AS p"
 );
 
-/// A page of judgments: those of up to 1,000 items, packed like [`ITEM_PAGES_SQLITE`], with
-/// the number of items the page covered and the last one's id (items may have no judgments).
-/// `CROSS JOIN` makes SQLite walk the page's items first: left to itself, it read the whole
-/// project's judgments in index order to spare the aggregate's sort, per page.
+/// Reads a page packed by [`ITEM_PAGES_SQLITE`] or [`ITEM_PAGES_POSTGRES`], in id order.
+fn parse_item_page(mut rest: &str) -> Result<Vec<ExportRow>, String> {
+    let mut rows: Vec<ExportRow> = Vec::with_capacity(ITEMS_PER_PAGE);
+    let mut ordered = true;
+    while !rest.is_empty() {
+        let mut n = [0i64; 8];
+        for slot in &mut n {
+            *slot = packed_number(&mut rest)?;
+        }
+        let [
+            item_id,
+            external,
+            status,
+            label,
+            votes,
+            judgments,
+            answers,
+            fields,
+        ] = n;
+        ordered &= rows.last().is_none_or(|last| last.item_id < item_id);
+        rows.push(ExportRow {
+            item_id,
+            external_id: packed_text(&mut rest, external)?.to_owned(),
+            status: packed_text(&mut rest, status)?.to_owned(),
+            label: if label < 0 {
+                None
+            } else {
+                Some(packed_text(&mut rest, label)?.to_owned())
+            },
+            votes,
+            judgments,
+            answers: packed_text(&mut rest, answers)?.to_owned(),
+            fields: packed_text(&mut rest, fields)?.to_owned(),
+        });
+    }
+    if !ordered {
+        rows.sort_by_key(|r| r.item_id);
+    }
+    Ok(rows)
+}
+
+/// A page of judgments: those of up to 1,000 items, packed like items (see [`packed_item!`]),
+/// with the number of items the page covered and the last one's id (items may have no
+/// judgments). `CROSS JOIN` makes SQLite walk the page's items first: left to itself, it may
+/// read the whole project's judgments in index order, per page.
 const JUDGMENT_PAGES_SQLITE: [&str; 4] = paged!(
     "WITH p AS (SELECT i.id, i.external_id FROM items i",
     "ORDER BY i.id LIMIT 1000) SELECT (SELECT count(*) FROM p) AS items, \
      (SELECT max(id) FROM p) AS last, \
-     (SELECT json_group_array(json_array(p.external_id, u.name, j.answer, j.normalized, \
-     j.created_at) ORDER BY p.id, j.id) FROM p CROSS JOIN judgments j ON j.item_id = p.id \
+     (SELECT group_concat(format('%s %s %s %s %s %s %s %s%s%s%s', p.id, j.id, \
+     octet_length(p.external_id), octet_length(u.name), octet_length(j.answer), \
+     octet_length(j.normalized), j.created_at, p.external_id, u.name, j.answer, j.normalized), '') \
+     FROM p CROSS JOIN judgments j ON j.item_id = p.id \
      CROSS JOIN users u ON u.id = j.annotator_id) AS page"
 );
 
@@ -80,25 +142,67 @@ const JUDGMENT_PAGES_POSTGRES: [&str; 4] = paged!(
     "WITH p AS (SELECT i.id, i.external_id FROM items i",
     "ORDER BY i.id LIMIT 1000) SELECT (SELECT count(*) FROM p) AS items, \
      (SELECT max(id) FROM p) AS last, \
-     (SELECT CAST(json_agg(json_build_array(p.external_id, u.name, j.answer, j.normalized, \
-     j.created_at) ORDER BY p.id, j.id) AS TEXT) FROM p JOIN judgments j ON j.item_id = p.id \
+     (SELECT string_agg(format('%s %s %s %s %s %s %s %s%s%s%s', p.id, j.id, \
+     octet_length(p.external_id), octet_length(u.name), octet_length(j.answer), \
+     octet_length(j.normalized), j.created_at, p.external_id, u.name, j.answer, j.normalized), '' \
+     ORDER BY p.id, j.id) FROM p JOIN judgments j ON j.item_id = p.id \
      JOIN users u ON u.id = j.annotator_id) AS page"
 );
 
-/// One judgment of a page, as packed above.
-type PackedJudgment = (String, String, String, String, i64);
+/// Reads a page packed by [`JUDGMENT_PAGES_SQLITE`] or [`JUDGMENT_PAGES_POSTGRES`], ordered by
+/// item and then submission.
+fn parse_judgment_page(mut rest: &str) -> Result<Vec<JudgmentExportRow>, String> {
+    let mut rows: Vec<((i64, i64), JudgmentExportRow)> = Vec::new();
+    let mut ordered = true;
+    while !rest.is_empty() {
+        let mut n = [0i64; 7];
+        for slot in &mut n {
+            *slot = packed_number(&mut rest)?;
+        }
+        let [
+            item,
+            judgment,
+            external,
+            name,
+            answer,
+            normalized,
+            created_at,
+        ] = n;
+        ordered &= rows.last().is_none_or(|(key, _)| *key < (item, judgment));
+        let row = JudgmentExportRow {
+            item_id: packed_text(&mut rest, external)?.to_owned(),
+            annotator: packed_text(&mut rest, name)?.to_owned(),
+            answer: packed_text(&mut rest, answer)?.to_owned(),
+            normalized: packed_text(&mut rest, normalized)?.to_owned(),
+            created_at,
+        };
+        rows.push(((item, judgment), row));
+    }
+    if !ordered {
+        rows.sort_by_key(|(key, _)| *key);
+    }
+    Ok(rows.into_iter().map(|(_, row)| row).collect())
+}
 
-/// One item of a page, as packed above.
-type PackedItem = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    String,
-    String,
-);
+/// The next space-terminated number of a packed page.
+fn packed_number(rest: &mut &str) -> Result<i64, String> {
+    let end = rest.find(' ').ok_or("a number is cut short")?;
+    let n = rest[..end]
+        .parse()
+        .map_err(|e| format!("{:?}: {e}", &rest[..end]))?;
+    *rest = &rest[end + 1..];
+    Ok(n)
+}
+
+/// The next text of `len` bytes of a packed page.
+fn packed_text<'a>(rest: &mut &'a str, len: i64) -> Result<&'a str, String> {
+    let len = usize::try_from(len).map_err(|_| format!("length {len}"))?;
+    let t = rest
+        .get(..len)
+        .ok_or_else(|| format!("a text of {len} bytes is cut short"))?;
+    *rest = &rest[len..];
+    Ok(t)
+}
 
 impl ItemFilter {
     /// The page query for this filter: items after `after`, with its parameters bound.
@@ -151,23 +255,6 @@ pub struct ItemJudgments {
     pub item_judgments: u64,
     /// (annotator id, normalised answer) of each judgment.
     pub judgments: Vec<(i64, String)>,
-}
-
-impl From<PackedItem> for ExportRow {
-    fn from(
-        (item_id, external_id, status, label, votes, judgments, answers, fields): PackedItem,
-    ) -> ExportRow {
-        ExportRow {
-            item_id,
-            external_id,
-            status,
-            label,
-            votes,
-            judgments,
-            answers,
-            fields,
-        }
-    }
 }
 
 fn count(row: &AnyRow, name: &str) -> Result<u64, StoreError> {
@@ -277,11 +364,10 @@ impl ExportSnapshot {
             .await?
             .try_get("page")?;
         let Some(packed) = packed else {
-            return Ok(Vec::new()); // PostgreSQL's json_agg of no rows
+            return Ok(Vec::new()); // no rows: NULL
         };
-        let items: Vec<PackedItem> = serde_json::from_str(&packed)
-            .map_err(|e| StoreError::Corrupt(format!("packed items after id {after}: {e}")))?;
-        Ok(items.into_iter().map(ExportRow::from).collect())
+        parse_item_page(&packed)
+            .map_err(|e| StoreError::Corrupt(format!("packed items after id {after}: {e}")))
     }
 
     /// Sends the judgments of the project's items (those `filter` selects) down `tx`, grouped
@@ -306,24 +392,12 @@ impl ExportSnapshot {
             let items = count(&row, "items")?;
             let last: Option<i64> = row.try_get("last")?;
             let packed: Option<String> = row.try_get("page")?;
-            let page: Vec<PackedJudgment> = match packed {
-                Some(packed) => serde_json::from_str(&packed).map_err(|e| {
+            let page = match packed {
+                Some(packed) => parse_judgment_page(&packed).map_err(|e| {
                     StoreError::Corrupt(format!("packed judgments after item id {after}: {e}"))
                 })?,
                 None => Vec::new(),
             };
-            let page = page
-                .into_iter()
-                .map(
-                    |(item_id, annotator, answer, normalized, created_at)| JudgmentExportRow {
-                        item_id,
-                        annotator,
-                        answer,
-                        normalized,
-                        created_at,
-                    },
-                )
-                .collect();
             if tx.send(page).await.is_err() {
                 return Ok(());
             }
@@ -394,5 +468,73 @@ impl ExportSnapshot {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: i64, label: Option<&str>) -> String {
+        let (ext, status, answers, fields) = ("é \"x\", 🏀", "resolved", r#"{"a":2}"#, "{}");
+        let label_len = label.map_or(-1, |l| l.len() as i64);
+        format!(
+            "{id} {} {} {label_len} 2 3 {} {} {ext}{status}{}{answers}{fields}",
+            ext.len(),
+            status.len(),
+            answers.len(),
+            fields.len(),
+            label.unwrap_or_default()
+        )
+    }
+
+    #[test]
+    fn item_pages_read_texts_by_byte_length_and_restore_id_order() {
+        let page = format!(
+            "{}{}{}",
+            item(7, Some("nba")),
+            item(3, None),
+            item(9, Some(""))
+        );
+        let rows = parse_item_page(&page).expect("valid page");
+        let ids: Vec<i64> = rows.iter().map(|r| r.item_id).collect();
+        assert_eq!(ids, [3, 7, 9]);
+        assert_eq!(rows[0].external_id, "é \"x\", 🏀");
+        assert_eq!(rows[0].label, None);
+        assert_eq!(rows[1].label.as_deref(), Some("nba"));
+        assert_eq!(rows[2].label.as_deref(), Some(""));
+        assert_eq!((rows[1].votes, rows[1].judgments), (2, 3));
+        assert_eq!(rows[1].answers, r#"{"a":2}"#);
+        assert_eq!(parse_item_page("").expect("empty"), []);
+    }
+
+    #[test]
+    fn damaged_pages_are_errors_not_panics() {
+        let good = item(1, Some("nba"));
+        for cut in 0..good.len() {
+            if good.is_char_boundary(cut) && cut > 0 {
+                assert!(parse_item_page(&good[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        // A length that splits a character.
+        assert!(parse_item_page("1 1 0 -1 0 0 0 0 é").is_err());
+        assert!(parse_item_page("1 x 0 -1 0 0 0 0 ").is_err());
+        assert!(parse_judgment_page("1 2 3").is_err());
+    }
+
+    #[test]
+    fn judgment_pages_come_out_by_item_then_submission() {
+        let j = |item: i64, id: i64, who: &str| {
+            format!(
+                "{item} {id} 2 {} 1 1 1700000000000 i{item}{who}aa",
+                who.len()
+            )
+        };
+        let page = format!("{}{}{}", j(5, 9, "wé"), j(5, 4, "w1"), j(2, 20, "w2"));
+        let rows = parse_judgment_page(&page).expect("valid page");
+        let who: Vec<&str> = rows.iter().map(|r| r.annotator.as_str()).collect();
+        assert_eq!(who, ["w2", "w1", "wé"]);
+        assert_eq!(rows[0].item_id, "i2");
+        assert_eq!(rows[2].created_at, 1_700_000_000_000);
     }
 }
