@@ -61,16 +61,14 @@
 //! `bench/api.sh` to collect.
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use base64::Engine;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use quorum::domain::ProjectConfig;
@@ -79,6 +77,15 @@ use quorum::store::{
 };
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+
+#[path = "bench_support/mod.rs"]
+mod support;
+
+use support::{
+    Rng, Samples, Server, TEAMS, answer_index, client_seed, cores, cpu_seconds, finish_work_dir,
+    free_port, machine_busy_seconds, micros, print_latency, print_latency_header, quorum_binary,
+    wait_ready, work_dir,
+};
 
 // The server's allocator, so the in-process probe matches it.
 #[global_allocator]
@@ -199,10 +206,6 @@ fn main() -> Result<()> {
     })
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Export mode
 // ---------------------------------------------------------------------------------------------
@@ -267,8 +270,8 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
             "unknown export file {f:?}"
         );
     }
-    let quorum_bin = quorum_binary(args)?;
-    let work = work_dir(args, "quorum-api-export-bench.")?;
+    let quorum_bin = quorum_binary(args.quorum.as_deref())?;
+    let work = work_dir(args.dir.as_deref(), "quorum-api-export-bench.")?;
     let mut rows = Vec::new();
     let mut summaries = Vec::new();
     let mut probes = Vec::new();
@@ -383,13 +386,13 @@ async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
                 let hwm_reset = reset_peak_rss(pid);
                 let sampler = RssSampler::start(pid);
                 let (srv0, cli0, mach0) = (
-                    cpu_seconds(&pid.to_string()),
+                    cpu_seconds(pid),
                     cpu_seconds("self"),
                     machine_busy_seconds(),
                 );
                 let d = download(&client, &url, &token, false).await?;
                 let (srv1, cli1, mach1) = (
-                    cpu_seconds(&pid.to_string()),
+                    cpu_seconds(pid),
                     cpu_seconds("self"),
                     machine_busy_seconds(),
                 );
@@ -934,18 +937,6 @@ const SURNAMES: [&str; 16] = [
     "Davis", "Smith", "Okafor", "Nakamura", "Silva", "Novak", "Haddad", "Kowalski", "Moreau",
     "Rossi", "Jensen", "Mensah", "Ortiz", "Ivanova", "Khan", "Larsen",
 ];
-const TEAMS: [&str; 10] = [
-    "Los Angeles Lakers",
-    "San Francisco 49ers",
-    "New York Yankees",
-    "Toronto Maple Leafs",
-    "LA Galaxy",
-    "Boston Celtics",
-    "Green Bay Packers",
-    "Chicago Cubs",
-    "Montreal Canadiens",
-    "Seattle Sounders",
-];
 
 struct Generator {
     rng: Rng,
@@ -1084,8 +1075,8 @@ async fn worker_mode(args: &Args, w: &WorkerArgs) -> Result<()> {
             other => bail!("unknown backend {other:?}; use sqlite, postgres or auto"),
         }
     }
-    let quorum_bin = quorum_binary(args)?;
-    let work = work_dir(args, "quorum-api-worker-bench.")?;
+    let quorum_bin = quorum_binary(args.quorum.as_deref())?;
+    let work = work_dir(args.dir.as_deref(), "quorum-api-worker-bench.")?;
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for backend in backends {
@@ -1183,7 +1174,7 @@ async fn worker_run(
         let sample = || {
             (
                 cpu_seconds("self"),
-                cpu_seconds(&server_pid.to_string()),
+                cpu_seconds(server_pid),
                 machine_busy_seconds(),
                 postgres_cpu_seconds(),
             )
@@ -1201,7 +1192,7 @@ async fn worker_run(
             base: base.clone(),
             token,
         };
-        let seed = args.seed ^ ((i as u64 + 1) * 0x9E37_79B9_7F4A_7C15);
+        let seed = client_seed(args.seed, i);
         tasks.push(actix_web::rt::spawn(
             client.work(warm_end, end, seed, w.accuracy),
         ));
@@ -1230,7 +1221,7 @@ async fn worker_run(
         per_s,
         per_s * 2.0
     );
-    println!("latency (ms)        n       p50     p90     p99     max");
+    print_latency_header();
     print_latency("round trip", &total.rt_us);
     print_latency("next", &total.next_us);
     print_latency("submit", &total.submit_us);
@@ -1587,34 +1578,7 @@ impl WorkerClient {
 
 /// The item's true option (fixed by its id) with probability `accuracy`, else another one.
 fn choose(item_id: &str, rng: &mut Rng, accuracy: f64) -> &'static str {
-    let n = OPTIONS.len();
-    let truth = (fnv1a(item_id.as_bytes()) % n as u64) as usize;
-    if rng.unit() < accuracy {
-        OPTIONS[truth]
-    } else {
-        OPTIONS[(truth + 1 + rng.below(n - 1)) % n]
-    }
-}
-
-fn micros(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
-}
-
-/// Sorted latency samples in microseconds.
-struct Samples(Vec<u32>);
-
-impl Samples {
-    fn p(&self, q: f64) -> u32 {
-        if self.0.is_empty() {
-            return 0;
-        }
-        let rank = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
-        self.0[rank - 1]
-    }
-
-    fn max(&self) -> u32 {
-        self.0.last().copied().unwrap_or(0)
-    }
+    OPTIONS[answer_index(item_id, OPTIONS.len(), rng, accuracy)]
 }
 
 /// Everything the workers measured, merged.
@@ -1634,15 +1598,10 @@ struct Totals {
 
 impl Totals {
     fn merge(results: &[WorkerResults]) -> Totals {
-        let sorted = |f: fn(&WorkerResults) -> &Vec<u32>| {
-            let mut all: Vec<u32> = results.iter().flat_map(|r| f(r).iter().copied()).collect();
-            all.sort_unstable();
-            Samples(all)
-        };
         Totals {
-            rt_us: sorted(|r| &r.rt_us),
-            next_us: sorted(|r| &r.next_us),
-            submit_us: sorted(|r| &r.submit_us),
+            rt_us: Samples::merge(results, |r| &r.rt_us),
+            next_us: Samples::merge(results, |r| &r.next_us),
+            submit_us: Samples::merge(results, |r| &r.submit_us),
             acked: results.iter().map(|r| r.acked).sum(),
             window: results.iter().map(|r| r.window).sum(),
             conflicts: results.iter().map(|r| r.conflicts).sum(),
@@ -1653,18 +1612,6 @@ impl Totals {
             errors: results.iter().flat_map(|r| r.errors.clone()).collect(),
         }
     }
-}
-
-fn print_latency(name: &str, s: &Samples) {
-    let ms = |us: u32| f64::from(us) / 1000.0;
-    println!(
-        "{name:<16} {:>8} {:>8.1} {:>7.1} {:>7.1} {:>7.1}",
-        s.0.len(),
-        ms(s.p(0.5)),
-        ms(s.p(0.9)),
-        ms(s.p(0.99)),
-        ms(s.max())
-    );
 }
 
 /// What the database holds after a worker run.
@@ -1813,168 +1760,6 @@ fn replace_db(url: &str, name: &str) -> String {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Shared: the server child process, work directory, CPU accounting, random numbers
-// ---------------------------------------------------------------------------------------------
-
-fn quorum_binary(args: &Args) -> Result<PathBuf> {
-    let bin = match &args.quorum {
-        Some(p) => p.clone(),
-        None => {
-            // target/release/quorum when run as target/release/examples/bench_api.
-            let exe = std::env::current_exe().context("locating this executable")?;
-            let dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .context("locating the target directory")?;
-            dir.join(format!("quorum{}", std::env::consts::EXE_SUFFIX))
-        }
-    };
-    ensure!(
-        bin.is_file(),
-        "{} not found: build it first (cargo build --release --bin quorum) or pass --quorum",
-        bin.display()
-    );
-    Ok(bin)
-}
-
-fn work_dir(args: &Args, prefix: &str) -> Result<tempfile::TempDir> {
-    let parent = match &args.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir(),
-    };
-    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in(&parent)
-        .with_context(|| format!("making a work directory in {}", parent.display()))
-}
-
-fn finish_work_dir(work: tempfile::TempDir, keep: bool) {
-    if keep {
-        println!("kept {}", work.keep().display());
-    }
-}
-
-/// A loopback port free right now (the server binds it a moment later).
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// The server child process; killed if the benchmark fails before stopping it.
-struct Server {
-    child: Option<Child>,
-}
-
-impl Server {
-    fn start(bin: &Path, url: &str, port: u16, log_filter: &str, log: &Path) -> Result<Server> {
-        let log_file =
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        // 96 random bytes (the server wants at least 64).
-        let key: Vec<u8> = (0..3).flat_map(|_| rand::random::<[u8; 32]>()).collect();
-        let mut cmd = Command::new(bin);
-        cmd.args(["--database", url, "serve", "--bind"])
-            .arg(format!("127.0.0.1:{port}"))
-            .env(
-                "QUORUM_SESSION_KEY",
-                base64::engine::general_purpose::STANDARD.encode(key),
-            )
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file);
-        if log_filter == "default" {
-            cmd.env_remove("QUORUM_LOG");
-        } else {
-            cmd.env("QUORUM_LOG", log_filter);
-        }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        Ok(Server { child: Some(child) })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
-    }
-
-    /// Graceful stop: SIGTERM, as a process manager would send; waits for the exit.
-    fn stop(&mut self) -> Result<std::process::ExitStatus> {
-        let mut child = self.child.take().context("server already stopped")?;
-        let pid = libc::pid_t::try_from(child.id()).context("server pid")?;
-        // SAFETY: plain kill(2) on our own child, which has not been waited for yet, so its pid
-        // cannot have been reused.
-        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-        ensure!(sent == 0, "could not signal the server");
-        child.wait().context("waiting for the server to exit")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-async fn wait_ready(base: &str, server: &mut Server) -> Result<()> {
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .finish();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = server.exited() {
-            bail!("the server exited during start-up ({status}); see its log");
-        }
-        if let Ok(res) = client.get(format!("{base}/healthz")).send().await
-            && res.status() == StatusCode::OK
-        {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the server did not become ready in 60 s"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// User + system CPU seconds of a process (`self` or a pid), from /proc.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name in parentheses; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| (utime + stime) / ticks as f64)
-}
-
-/// Busy CPU seconds of the whole machine (all cores), from /proc/stat.
-fn machine_busy_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<f64> = line
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
-    let busy = v.get(..8)?.iter().sum::<f64>() - v[3] - v[4];
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| busy / ticks as f64)
-}
-
 /// CPU seconds of every process named `postgres` (the server's backends), from /proc.
 fn postgres_cpu_seconds() -> Option<f64> {
     let mut total = 0.0;
@@ -1994,38 +1779,4 @@ fn postgres_cpu_seconds() -> Option<f64> {
         }
     }
     Some(total)
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// xorshift64*: tiny, fast and deterministic; plenty for synthetic data.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(fnv1a(&seed.to_le_bytes()) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (n > 0); the modulo bias is irrelevant here.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }

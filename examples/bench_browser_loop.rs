@@ -36,17 +36,23 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use actix_web::http::{StatusCode, header};
-use anyhow::{Context, Result, bail, ensure};
-use base64::Engine;
+use anyhow::{Context, Result, ensure};
 use clap::Parser;
 use quorum::domain::ProjectConfig;
 use quorum::store::{ItemRecord, NewUser, NoProgress, Role, Store, StoreOptions};
+
+#[path = "bench_support/mod.rs"]
+mod support;
+
+use support::{
+    Rng, Samples, Server, TEAMS, answer_index, client_seed, cores, cpu_seconds, finish_work_dir,
+    free_port, micros, print_latency, print_latency_header, quorum_binary, steal_seconds,
+    wait_ready, work_dir,
+};
 
 /// Browser-loop benchmark: concurrent logged-in annotators label through the HTML routes.
 #[derive(Debug, Parser)]
@@ -122,24 +128,8 @@ fn main() -> Result<()> {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let quorum_bin = match &args.quorum {
-        Some(p) => p.clone(),
-        None => default_quorum_binary()?,
-    };
-    ensure!(
-        quorum_bin.is_file(),
-        "{} not found: build it first (cargo build --release --bin quorum) or pass --quorum",
-        quorum_bin.display()
-    );
-    let parent = match &args.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir(),
-    };
-    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix("quorum-browser-bench.")
-        .tempdir_in(&parent)
-        .with_context(|| format!("making a work directory in {}", parent.display()))?;
+    let quorum_bin = quorum_binary(args.quorum.as_deref())?;
+    let work = work_dir(args.dir.as_deref(), "quorum-browser-bench.")?;
     let db_path = work.path().join("bench.db");
     let url = format!("sqlite://{}", db_path.display());
 
@@ -198,7 +188,7 @@ async fn run(args: Args) -> Result<()> {
     });
     let mut tasks = Vec::new();
     for (i, annotator) in annotators.into_iter().enumerate() {
-        let seed = args.seed ^ ((i as u64 + 1) * 0x9E37_79B9_7F4A_7C15);
+        let seed = client_seed(args.seed, i);
         let accuracy = args.accuracy;
         tasks.push(actix_web::rt::spawn(
             annotator.label_until(warm_end, end, seed, accuracy),
@@ -219,7 +209,7 @@ async fn run(args: Args) -> Result<()> {
         "quorum browser loop: {} annotators, 1 project (choice, 7 of 9, {} items), SQLite, server and client on {} cores",
         args.annotators,
         args.items,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        cores()
     );
     println!(
         "server QUORUM_LOG={}; warm-up {} s, measured {} s",
@@ -232,7 +222,7 @@ async fn run(args: Args) -> Result<()> {
         per_s,
         per_s * 2.0
     );
-    println!("latency (ms)        n       p50     p90     p99     max");
+    print_latency_header();
     print_latency("loop (POST+GET)", &total.loop_us);
     print_latency("GET label page", &total.get_us);
     print_latency("POST answer", &total.post_us);
@@ -336,11 +326,7 @@ async fn run(args: Args) -> Result<()> {
             "MISMATCH"
         }
     );
-    if args.keep {
-        println!("kept {}", work.keep().display());
-    } else {
-        drop(work);
-    }
+    finish_work_dir(work, args.keep);
     ensure!(lost_ok && consistent, "stored judgments do not match");
     ensure!(errors == 0, "{errors} requests failed");
     Ok(())
@@ -348,16 +334,6 @@ async fn run(args: Args) -> Result<()> {
 
 fn annotator_email(n: usize) -> String {
     format!("annotator{n:03}@bench.example")
-}
-
-/// `target/release/quorum` when run as `target/release/examples/bench_browser_loop`.
-fn default_quorum_binary() -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating this executable")?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("locating the target directory")?;
-    Ok(dir.join(format!("quorum{}", std::env::consts::EXE_SUFFIX)))
 }
 
 /// Creates the accounts, the project, the memberships and the items; the project's id.
@@ -379,18 +355,6 @@ async fn prepare(url: &str, args: &Args) -> Result<i64> {
             .await?;
         store.add_member(project.id, user.id).await?;
     }
-    const TEAMS: [&str; 10] = [
-        "Los Angeles Lakers",
-        "San Francisco 49ers",
-        "New York Yankees",
-        "Toronto Maple Leafs",
-        "LA Galaxy",
-        "Boston Celtics",
-        "Green Bay Packers",
-        "Chicago Cubs",
-        "Montreal Canadiens",
-        "Seattle Sounders",
-    ];
     let records = (0..args.items)
         .map(|i| ItemRecord {
             line: i as u64 + 2,
@@ -411,97 +375,6 @@ async fn prepare(url: &str, args: &Args) -> Result<i64> {
 
 fn item_id(i: usize) -> String {
     format!("b{:06}", i + 1)
-}
-
-/// A loopback port free right now (the server binds it a moment later).
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// The server child process; killed if the benchmark fails before stopping it.
-struct Server {
-    child: Option<Child>,
-}
-
-impl Server {
-    fn start(bin: &Path, url: &str, port: u16, log_filter: &str, log: &Path) -> Result<Server> {
-        let log_file =
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        // 96 random bytes (the server wants at least 64).
-        let key: Vec<u8> = (0..3).flat_map(|_| rand::random::<[u8; 32]>()).collect();
-        let mut cmd = Command::new(bin);
-        cmd.args(["--database", url, "serve", "--bind"])
-            .arg(format!("127.0.0.1:{port}"))
-            .env(
-                "QUORUM_SESSION_KEY",
-                base64::engine::general_purpose::STANDARD.encode(key),
-            )
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file);
-        if log_filter == "default" {
-            cmd.env_remove("QUORUM_LOG");
-        } else {
-            cmd.env("QUORUM_LOG", log_filter);
-        }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        Ok(Server { child: Some(child) })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
-    }
-
-    /// Graceful stop: SIGTERM, as a process manager would send; waits for the exit.
-    fn stop(&mut self) -> Result<std::process::ExitStatus> {
-        let mut child = self.child.take().context("server already stopped")?;
-        let pid = libc::pid_t::try_from(child.id()).context("server pid")?;
-        // SAFETY: plain kill(2) on our own child, which has not been waited for yet, so its pid
-        // cannot have been reused.
-        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-        ensure!(sent == 0, "could not signal the server");
-        child.wait().context("waiting for the server to exit")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-async fn wait_ready(base: &str, server: &mut Server) -> Result<()> {
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .finish();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = server.exited() {
-            bail!("the server exited during start-up ({status}); see its log");
-        }
-        if let Ok(res) = client.get(format!("{base}/healthz")).send().await
-            && res.status() == StatusCode::OK
-        {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the server did not become ready in 60 s"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// CPU seconds used by this client, the server and every other process, and stolen by the
@@ -537,13 +410,13 @@ impl CpuSample {
                     continue;
                 };
                 if pid != own_pid && pid != server_pid {
-                    others.insert(pid, process_cpu_seconds(pid).unwrap_or(0.0));
+                    others.insert(pid, cpu_seconds(pid).unwrap_or(0.0));
                 }
             }
         }
         CpuSample {
-            client: process_cpu_seconds(own_pid).unwrap_or(0.0),
-            server: process_cpu_seconds(server_pid).unwrap_or(0.0),
+            client: cpu_seconds(own_pid).unwrap_or(0.0),
+            server: cpu_seconds(server_pid).unwrap_or(0.0),
             others,
             steal: steal_seconds().unwrap_or(0.0),
         }
@@ -561,32 +434,6 @@ impl CpuSample {
             steal: self.steal - before.steal,
         }
     }
-}
-
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
-}
-
-/// User + system CPU seconds of a process, all its threads included.
-fn process_cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name in parentheses; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
-}
-
-/// CPU seconds the hypervisor has taken from this virtual machine (all cores).
-fn steal_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    // user nice system idle iowait irq softirq steal
-    let steal: f64 = line.split_whitespace().nth(7)?.parse().ok()?;
-    Some(steal / clock_ticks())
 }
 
 /// One logged-in annotator: their own client (connection pool) and session cookie.
@@ -796,10 +643,6 @@ impl Annotator {
     }
 }
 
-fn micros(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
-}
-
 /// The value of the hidden input `name` (the first one: the answer form's).
 fn hidden(page: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
@@ -835,59 +678,7 @@ fn label_form(page: &str) -> Option<LabelForm> {
 
 /// The item's true option (fixed by its id) with probability `accuracy`, else another one.
 fn choose<'a>(form: &'a LabelForm, rng: &mut Rng, accuracy: f64) -> &'a str {
-    let n = form.options.len();
-    let truth = (fnv1a(form.item_id.as_bytes()) % n as u64) as usize;
-    if n == 1 || rng.unit() < accuracy {
-        &form.options[truth]
-    } else {
-        let other = (truth + 1 + rng.below(n - 1)) % n;
-        &form.options[other]
-    }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// xorshift64*: deterministic answers per seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(fnv1a(&seed.to_le_bytes()) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Sorted latency samples in microseconds.
-struct Samples(Vec<u32>);
-
-impl Samples {
-    fn p(&self, q: f64) -> u32 {
-        if self.0.is_empty() {
-            return 0;
-        }
-        let rank = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
-        self.0[rank - 1]
-    }
+    &form.options[answer_index(&form.item_id, form.options.len(), rng, accuracy)]
 }
 
 /// Everything the annotators measured, merged.
@@ -905,15 +696,10 @@ struct Totals {
 
 impl Totals {
     fn merge(results: &[Results]) -> Totals {
-        let sorted = |f: fn(&Results) -> &Vec<u32>| {
-            let mut all: Vec<u32> = results.iter().flat_map(|r| f(r).iter().copied()).collect();
-            all.sort_unstable();
-            Samples(all)
-        };
         Totals {
-            loop_us: sorted(|r| &r.loop_us),
-            get_us: sorted(|r| &r.get_us),
-            post_us: sorted(|r| &r.post_us),
+            loop_us: Samples::merge(results, |r| &r.loop_us),
+            get_us: Samples::merge(results, |r| &r.get_us),
+            post_us: Samples::merge(results, |r| &r.post_us),
             acked: results.iter().map(|r| r.acked).sum(),
             window_judgments: results.iter().map(|r| r.window_judgments).sum(),
             post_rejected: results.iter().map(|r| r.post_rejected).sum(),
@@ -922,18 +708,6 @@ impl Totals {
             errors: results.iter().flat_map(|r| r.errors.clone()).collect(),
         }
     }
-}
-
-fn print_latency(name: &str, s: &Samples) {
-    let ms = |us: u32| f64::from(us) / 1000.0;
-    println!(
-        "{name:<16} {:>8} {:>8.1} {:>7.1} {:>7.1} {:>7.1}",
-        s.0.len(),
-        ms(s.p(0.5)),
-        ms(s.p(0.9)),
-        ms(s.p(0.99)),
-        ms(s.0.last().copied().unwrap_or(0))
-    );
 }
 
 /// What the database holds after the run.

@@ -126,33 +126,39 @@ fn parse_item_page(mut rest: &str) -> Result<Vec<ExportRow>, String> {
 /// A page of judgments: those of up to 1,000 items, packed like items (see [`packed_item!`]),
 /// with the number of items the page covered and the last one's id (items may have no
 /// judgments). `CROSS JOIN` makes SQLite walk the page's items first: left to itself, it may
-/// read the whole project's judgments in index order, per page.
+/// read the whole project's judgments in index order, per page. Annotators come as ids, named
+/// by the reader from a cache: a project has far fewer annotators than judgments.
 const JUDGMENT_PAGES_SQLITE: [&str; 4] = paged!(
     "WITH p AS (SELECT i.id, i.external_id FROM items i",
     "ORDER BY i.id LIMIT 1000) SELECT (SELECT count(*) FROM p) AS items, \
      (SELECT max(id) FROM p) AS last, \
-     (SELECT group_concat(format('%s %s %s %s %s %s %s %s%s%s%s', p.id, j.id, \
-     octet_length(p.external_id), octet_length(u.name), octet_length(j.answer), \
-     octet_length(j.normalized), j.created_at, p.external_id, u.name, j.answer, j.normalized), '') \
-     FROM p CROSS JOIN judgments j ON j.item_id = p.id \
-     CROSS JOIN users u ON u.id = j.annotator_id) AS page"
+     (SELECT group_concat(format('%s %s %s %s %s %s %s %s%s%s', p.id, j.id, j.annotator_id, \
+     octet_length(p.external_id), octet_length(j.answer), octet_length(j.normalized), \
+     j.created_at, p.external_id, j.answer, j.normalized), '') \
+     FROM p CROSS JOIN judgments j ON j.item_id = p.id) AS page"
 );
 
 const JUDGMENT_PAGES_POSTGRES: [&str; 4] = paged!(
     "WITH p AS (SELECT i.id, i.external_id FROM items i",
     "ORDER BY i.id LIMIT 1000) SELECT (SELECT count(*) FROM p) AS items, \
      (SELECT max(id) FROM p) AS last, \
-     (SELECT string_agg(format('%s %s %s %s %s %s %s %s%s%s%s', p.id, j.id, \
-     octet_length(p.external_id), octet_length(u.name), octet_length(j.answer), \
-     octet_length(j.normalized), j.created_at, p.external_id, u.name, j.answer, j.normalized), '' \
-     ORDER BY p.id, j.id) FROM p JOIN judgments j ON j.item_id = p.id \
-     JOIN users u ON u.id = j.annotator_id) AS page"
+     (SELECT string_agg(format('%s %s %s %s %s %s %s %s%s%s', p.id, j.id, j.annotator_id, \
+     octet_length(p.external_id), octet_length(j.answer), octet_length(j.normalized), \
+     j.created_at, p.external_id, j.answer, j.normalized), '' \
+     ORDER BY p.id, j.id) FROM p JOIN judgments j ON j.item_id = p.id) AS page"
 );
 
+/// A judgment of a packed page, its annotator still an id.
+#[derive(Debug)]
+struct PackedJudgment {
+    annotator_id: i64,
+    row: JudgmentExportRow,
+}
+
 /// Reads a page packed by [`JUDGMENT_PAGES_SQLITE`] or [`JUDGMENT_PAGES_POSTGRES`], ordered by
-/// item and then submission.
-fn parse_judgment_page(mut rest: &str) -> Result<Vec<JudgmentExportRow>, String> {
-    let mut rows: Vec<((i64, i64), JudgmentExportRow)> = Vec::new();
+/// item and then submission; the rows' `annotator` is left empty.
+fn parse_judgment_page(mut rest: &str) -> Result<Vec<PackedJudgment>, String> {
+    let mut rows: Vec<((i64, i64), PackedJudgment)> = Vec::new();
     let mut ordered = true;
     while !rest.is_empty() {
         let mut n = [0i64; 7];
@@ -162,8 +168,8 @@ fn parse_judgment_page(mut rest: &str) -> Result<Vec<JudgmentExportRow>, String>
         let [
             item,
             judgment,
+            annotator_id,
             external,
-            name,
             answer,
             normalized,
             created_at,
@@ -171,17 +177,17 @@ fn parse_judgment_page(mut rest: &str) -> Result<Vec<JudgmentExportRow>, String>
         ordered &= rows.last().is_none_or(|(key, _)| *key < (item, judgment));
         let row = JudgmentExportRow {
             item_id: packed_text(&mut rest, external)?.to_owned(),
-            annotator: packed_text(&mut rest, name)?.to_owned(),
+            annotator: String::new(),
             answer: packed_text(&mut rest, answer)?.to_owned(),
             normalized: packed_text(&mut rest, normalized)?.to_owned(),
             created_at,
         };
-        rows.push(((item, judgment), row));
+        rows.push(((item, judgment), PackedJudgment { annotator_id, row }));
     }
     if !ordered {
         rows.sort_by_key(|(key, _)| *key);
     }
-    Ok(rows.into_iter().map(|(_, row)| row).collect())
+    Ok(rows.into_iter().map(|(_, j)| j).collect())
 }
 
 /// The next space-terminated number of a packed page.
@@ -383,6 +389,7 @@ impl ExportSnapshot {
             Backend::Sqlite => &JUDGMENT_PAGES_SQLITE,
             Backend::Postgres => &JUDGMENT_PAGES_POSTGRES,
         };
+        let mut names: HashMap<i64, String> = HashMap::new();
         let mut after = 0;
         loop {
             let row = filter
@@ -392,12 +399,36 @@ impl ExportSnapshot {
             let items = count(&row, "items")?;
             let last: Option<i64> = row.try_get("last")?;
             let packed: Option<String> = row.try_get("page")?;
-            let page = match packed {
+            let packed = match packed {
                 Some(packed) => parse_judgment_page(&packed).map_err(|e| {
                     StoreError::Corrupt(format!("packed judgments after item id {after}: {e}"))
                 })?,
                 None => Vec::new(),
             };
+            let unknown: Vec<i64> = packed
+                .iter()
+                .map(|j| j.annotator_id)
+                .filter(|id| !names.contains_key(id))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if !unknown.is_empty() {
+                names.extend(self.annotator_names(&unknown).await?);
+            }
+            let page = packed
+                .into_iter()
+                .map(
+                    |PackedJudgment {
+                         annotator_id,
+                         mut row,
+                     }| {
+                        row.annotator = names.get(&annotator_id).cloned().ok_or_else(|| {
+                            StoreError::Corrupt(format!("judgment by unknown user {annotator_id}"))
+                        })?;
+                        Ok(row)
+                    },
+                )
+                .collect::<Result<Vec<_>, StoreError>>()?;
             if tx.send(page).await.is_err() {
                 return Ok(());
             }
@@ -524,17 +555,16 @@ mod tests {
 
     #[test]
     fn judgment_pages_come_out_by_item_then_submission() {
-        let j = |item: i64, id: i64, who: &str| {
-            format!(
-                "{item} {id} 2 {} 1 1 1700000000000 i{item}{who}aa",
-                who.len()
-            )
+        let j = |item: i64, id: i64, who: i64| {
+            format!("{item} {id} {who} 2 2 1 1700000000000 i{item}éa")
         };
-        let page = format!("{}{}{}", j(5, 9, "wé"), j(5, 4, "w1"), j(2, 20, "w2"));
+        let page = format!("{}{}{}", j(5, 9, 30), j(5, 4, 10), j(2, 20, 20));
         let rows = parse_judgment_page(&page).expect("valid page");
-        let who: Vec<&str> = rows.iter().map(|r| r.annotator.as_str()).collect();
-        assert_eq!(who, ["w2", "w1", "wé"]);
-        assert_eq!(rows[0].item_id, "i2");
-        assert_eq!(rows[2].created_at, 1_700_000_000_000);
+        let who: Vec<i64> = rows.iter().map(|j| j.annotator_id).collect();
+        assert_eq!(who, [20, 10, 30]);
+        assert_eq!(rows[0].row.item_id, "i2");
+        assert_eq!(rows[0].row.answer, "é");
+        assert_eq!(rows[0].row.normalized, "a");
+        assert_eq!(rows[2].row.created_at, 1_700_000_000_000);
     }
 }
