@@ -516,3 +516,129 @@ async fn imports_racing_submits_keep_counts_and_outcomes_right() {
         }
     }
 }
+
+/// Annotators who abandon leases while others label through the browser's submit-and-next:
+/// every submit then reclaims expired leases of items other transactions are locking. Nothing
+/// may fail (on PostgreSQL a deadlock would abort a submit), and every invariant holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn abandoned_leases_expire_while_others_submit_and_claim() {
+    for (backend, db) in TestDb::all().await {
+        let store = Arc::new(db.store.clone());
+        let toml = format!(
+            "{}\n[assignment]\nlease_minutes = 1\n",
+            LEAGUES
+                .replace("agree = 2", "agree = 4")
+                .replace("max = 3", "max = 5")
+        );
+        let p = Arc::new(db.project(&toml).await);
+        let mut items = String::from("item_id,name\n");
+        for i in 0..40 {
+            items.push_str(&format!("i{i},Player {i}\n"));
+        }
+        db.import_items(&p, &items).await;
+        let mut users = Vec::new();
+        for n in 0..24 {
+            users.push(annotator(&store, n).await);
+        }
+        let tasks: Vec<_> = users
+            .iter()
+            .enumerate()
+            .map(|(n, &uid)| {
+                let (store, p) = (store.clone(), p.clone());
+                tokio::spawn(async move {
+                    let mut acked = Vec::new();
+                    let mut seed = n as u64 * 104_729 + 7;
+                    // Each annotator's clock runs 7 s per step: leases (60 s) left behind by
+                    // anyone expire while the others go on.
+                    let mut now = T0 + n as i64;
+                    let mut held = store.next_item(&p, uid, now).await.expect("next");
+                    while let Some(lease) = held.take() {
+                        now += 7_000;
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let roll = (seed >> 33) % 10;
+                        if roll < 2 {
+                            // Walks away from the lease; comes back after it expired.
+                            now += 61_000;
+                            held = store.next_item(&p, uid, now).await.expect("next");
+                            continue;
+                        }
+                        let answer = ["nba", "nba", "nba", "nfl", "nba", "mlb", "nba", "nba"]
+                            [roll as usize - 2];
+                        match store
+                            .submit_and_next(&p, lease.id, uid, answer, "web", now)
+                            .await
+                        {
+                            Ok((r, next)) => {
+                                acked.push((r.judgment_id, r.item_id, uid));
+                                held = match next {
+                                    Some(next) => Some(next),
+                                    None => store.next_item(&p, uid, now).await.expect("next"),
+                                };
+                            }
+                            // Its own lease ran out meanwhile (the clock jumps): the page
+                            // moves on to the next item.
+                            Err(StoreError::LeaseGone(_)) => {
+                                held = store.next_item(&p, uid, now).await.expect("next");
+                            }
+                            Err(e) => panic!("submit failed: {e:?}"),
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        let mut acked = Vec::new();
+        for t in tasks {
+            acked.extend(t.await.expect("task"));
+        }
+        store
+            .reclaim_expired_leases(p.id, T0 + 1_000_000_000)
+            .await
+            .expect("reclaim");
+        let pool = store.pool();
+        let stored: HashSet<(i64, i64, i64)> =
+            sqlx::query("SELECT id, item_id, annotator_id FROM judgments")
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get("id"), r.get("item_id"), r.get("annotator_id")))
+                .collect();
+        let acked: HashSet<(i64, i64, i64)> = acked.into_iter().collect();
+        assert_eq!(
+            stored, acked,
+            "{backend}: every acknowledged judgment, nothing else"
+        );
+        let pairs: HashSet<(i64, i64)> = stored.iter().map(|(_, i, a)| (*i, *a)).collect();
+        assert_eq!(
+            pairs.len(),
+            stored.len(),
+            "{backend}: nobody judged an item twice"
+        );
+        let items = sqlx::query(
+            "SELECT i.id, i.judgment_count, i.lease_count, \
+             (SELECT COUNT(*) FROM judgments j WHERE j.item_id = i.id) AS rows_ FROM items i",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for item in &items {
+            let (count, rows): (i64, i64) = (item.get("judgment_count"), item.get("rows_"));
+            assert_eq!(count, rows, "{backend}: judgment counter");
+            assert!(rows <= 5, "{backend}: {rows} judgments over max");
+            assert_eq!(
+                item.get::<i64, _>("lease_count"),
+                0,
+                "{backend}: slots back"
+            );
+        }
+        let leases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leases")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(leases, 0, "{backend}");
+        db.finish().await;
+    }
+}

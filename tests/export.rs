@@ -572,3 +572,66 @@ async fn exports_page_through_large_projects_in_import_order() {
         db.finish().await;
     }
 }
+
+/// Pages hold about a mebibyte: items with large input fields come a few per page, still all of
+/// them in order. On SQLite a NUL character inside a text survives the packing (PostgreSQL
+/// refuses NUL in text outright).
+#[tokio::test]
+async fn large_items_and_nul_characters_export_whole() {
+    for (backend, db) in TestDb::all().await {
+        let p = db.project(&leagues_fixed()).await;
+        let big = "x".repeat(40_000);
+        let mut items = String::from("item_id,notes\n");
+        for i in 0..130 {
+            items.push_str(&format!("big{i},{big}{i}\n"));
+        }
+        db.import_items(&p, &items).await;
+        db.import_judgments(&p, "item_id,annotator,answer\nbig7,w1,nba\nbig7,w2,nba\n")
+            .await
+            .expect("judgments");
+        if backend == "sqlite" {
+            sqlx::query(
+                "UPDATE judgments SET answer = 'n' || char(0) || 'ba' WHERE annotator_id = \
+                 (SELECT id FROM users WHERE name = 'w2')",
+            )
+            .execute(db.store.pool())
+            .await
+            .expect("a NUL in an answer");
+            sqlx::query(
+                "UPDATE items SET external_id = 'big' || char(0) || '9' WHERE external_id = 'big9'",
+            )
+            .execute(db.store.pool())
+            .await
+            .expect("a NUL in an item id");
+        }
+        let (labels, _) = export_text(&db, &p, false, export::Shape::CSV).await;
+        let mut reader = csv::Reader::from_reader(labels.as_bytes());
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+        assert_eq!(rows.len(), 130, "{backend}");
+        for (i, row) in rows.iter().enumerate() {
+            let id = if i == 9 && backend == "sqlite" {
+                "big\u{0}9".to_owned()
+            } else {
+                format!("big{i}")
+            };
+            assert_eq!(&row[0], id, "{backend}: item {i} in order");
+            assert_eq!(&row[7], format!("{big}{i}"), "{backend}: item {i} whole");
+        }
+        assert_eq!(&rows[7][4], "2", "{backend}: judgments counted");
+        let (judgments, _) = export_text(&db, &p, true, export::Shape::CSV).await;
+        let expected = if backend == "sqlite" {
+            "item_id,annotator,answer,normalized,submitted_at\nbig7,w1,nba,nba,\nbig7,w2,n\u{0}ba,nba,\n"
+        } else {
+            "item_id,annotator,answer,normalized,submitted_at\nbig7,w1,nba,nba,\nbig7,w2,nba,nba,\n"
+        };
+        let without_times: String = judgments
+            .lines()
+            .map(|l| match l.rfind(',') {
+                Some(cut) if l.ends_with('Z') => format!("{},\n", &l[..cut]),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        assert_eq!(without_times, expected, "{backend}");
+        db.finish().await;
+    }
+}

@@ -46,6 +46,9 @@ pub enum AnswerError {
     Empty,
     #[error("the answer is {0} bytes long; the limit is {MAX_ANSWER_BYTES}")]
     TooLong(usize),
+    /// PostgreSQL cannot store U+0000 in text; no answer needs it.
+    #[error("the answer contains a NUL character (U+0000)")]
+    Nul,
     #[error("{answer:?} is not one of the options ({})", options.join(", "))]
     NotAnOption {
         answer: String,
@@ -68,6 +71,9 @@ impl AnswerSpec {
     pub fn normalize(&self, raw: &str) -> Result<String, AnswerError> {
         if raw.len() > MAX_ANSWER_BYTES {
             return Err(AnswerError::TooLong(raw.len()));
+        }
+        if raw.contains('\0') {
+            return Err(AnswerError::Nul);
         }
         match self {
             AnswerSpec::Choice { options } => {
@@ -445,6 +451,17 @@ stop = "early"                                  # or "fixed"
             Err(ConfigError::Invalid { key, .. }) => key,
             other => panic!("expected an invalid-key error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn answers_with_a_nul_character_are_refused() {
+        let text = AnswerSpec::Text { normalize: vec![] };
+        assert_eq!(text.normalize("a\0b"), Err(AnswerError::Nul));
+        let choice = AnswerSpec::Choice {
+            options: vec!["nba".into()],
+        };
+        assert_eq!(choice.normalize("nba\0"), Err(AnswerError::Nul));
+        assert_eq!(choice.normalize("nba").as_deref(), Ok("nba"));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!   out (`CHECK (judgment_count + lease_count <= capacity)`, the claim's `WHERE`);
 //! - an expired lease's slot returns to the pool exactly once (`DELETE … RETURNING`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{Any, Row, Transaction};
 
@@ -96,14 +96,23 @@ impl Store {
             return Ok(Some(lease));
         }
         drop(conn);
+        if self.backend == Backend::Postgres {
+            // In a transaction of its own, holding no other lock while it waits for the rows it
+            // frees: inside the claim's transaction (or a submit's) it closed deadlock cycles
+            // with submits whose own lease it was ending.
+            self.reclaim_expired_leases(project.id, now).await?;
+        }
         for attempt in 0..CLAIM_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }
-            let _turn = sqlite_turn(self).await;
+            let _turn = sqlite_turn(self).await?;
             let mut tx = self.write_tx().await?;
             lock_project_shared(&mut tx, project.id).await?;
-            reclaim_expired(&mut tx, project.id, now).await?;
+            if self.backend == Backend::Sqlite {
+                // One writer at a time: reclaiming here cannot wait on anyone.
+                reclaim_expired(&mut tx, project.id, now, None).await?;
+            }
             if let Some(lease) = current_lease(&mut tx, project.id, annotator_id, now).await? {
                 tx.commit().await?;
                 return Ok(Some(lease));
@@ -178,9 +187,15 @@ impl Store {
             .answer()
             .normalize(answer)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let _turn = sqlite_turn(self).await;
+        let _turn = sqlite_turn(self).await?;
         let mut tx = self.write_tx().await?;
         check_config_version(&mut tx, project).await?;
+        if then_claim && self.backend == Backend::Sqlite {
+            // So the claim below sees expired slots; this lease's own expiry is judged next.
+            // (On PostgreSQL reclaiming inside a submit could deadlock with other writers;
+            // there [`Store::next_item`] reclaims in a transaction of its own.)
+            reclaim_expired(&mut tx, project.id, now, Some(lease_id)).await?;
+        }
         let row = sqlx::query(
             "DELETE FROM leases WHERE id = $1 AND annotator_id = $2 AND project_id = $3 \
              AND expires_at > $4 RETURNING item_id",
@@ -242,16 +257,21 @@ impl Store {
         let outcome = redecide(&mut tx, project, item_id, now).await?;
         let mut next = None;
         if then_claim {
+            // The answer must not depend on the optional step: the claim runs in a savepoint,
+            // and if it fails the judgment is still recorded and the labeling page claims.
             // Claims change no exported row, so the change stamp below still comes last (on
             // PostgreSQL it holds the project's counter row until commit).
-            reclaim_expired(&mut tx, project.id, now).await?;
-            if current_lease(&mut tx, project.id, annotator_id, now)
-                .await?
-                .is_none()
-                && let Claim::Leased(lease) =
-                    claim(&mut tx, self.backend, project, annotator_id, now).await?
-            {
-                next = Some(lease);
+            let conn: &mut sqlx::AnyConnection = &mut tx;
+            let mut savepoint = sqlx::Connection::begin(conn).await?;
+            match claim_next(&mut savepoint, self.backend, project, annotator_id, now).await {
+                Ok(lease) => {
+                    savepoint.commit().await?;
+                    next = lease;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "leasing the next item with a submit failed");
+                    savepoint.rollback().await?;
+                }
             }
         }
         stamp_changes(&mut tx, project.id).await?;
@@ -272,7 +292,7 @@ impl Store {
         annotator_id: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let _turn = sqlite_turn(self).await;
+        let _turn = sqlite_turn(self).await?;
         let mut tx = self.write_tx().await?;
         let item_id = end_lease(&mut tx, project.id, lease_id, annotator_id).await?;
         sqlx::query(
@@ -296,7 +316,7 @@ impl Store {
         lease_id: i64,
         annotator_id: i64,
     ) -> Result<(), StoreError> {
-        let _turn = sqlite_turn(self).await;
+        let _turn = sqlite_turn(self).await?;
         let mut tx = self.write_tx().await?;
         end_lease(&mut tx, project.id, lease_id, annotator_id).await?;
         tx.commit().await?;
@@ -309,12 +329,37 @@ impl Store {
         project_id: i64,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let _turn = sqlite_turn(self).await;
+        let _turn = sqlite_turn(self).await?;
         let mut tx = self.write_tx().await?;
-        let n = reclaim_expired(&mut tx, project_id, now).await?;
+        // Waits for a rule change in progress, which ends leases itself.
+        lock_project_shared(&mut tx, project_id).await?;
+        let n = reclaim_expired(&mut tx, project_id, now, None).await?;
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// The annotator's next lease unless they hold one: the claim step of
+/// [`Store::submit_and_next`].
+async fn claim_next(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    project: &Project,
+    annotator_id: i64,
+    now: i64,
+) -> Result<Option<Lease>, StoreError> {
+    if current_lease(conn, project.id, annotator_id, now)
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    Ok(
+        match claim(conn, backend, project, annotator_id, now).await? {
+            Claim::Leased(lease) => Some(lease),
+            Claim::Empty | Claim::Lost => None,
+        },
+    )
 }
 
 /// What a claim found.
@@ -329,7 +374,7 @@ enum Claim {
 /// Leases the eligible item closest to a decision. A claim that does not lease leaves the
 /// transaction as it found it.
 async fn claim(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut sqlx::AnyConnection,
     backend: Backend,
     project: &Project,
     annotator_id: i64,
@@ -342,7 +387,7 @@ async fn claim(
     let claimed = sqlx::query(sql)
         .bind(project.id)
         .bind(annotator_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     let Some(row) = claimed else {
         // Nothing eligible, or (PostgreSQL) another transaction won the race for the item
@@ -364,7 +409,7 @@ async fn claim(
     .bind(annotator_id)
     .bind(now)
     .bind(expires_at)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = inserted else {
         // The same annotator claimed this item concurrently (two tabs): give the slot back.
@@ -406,16 +451,20 @@ async fn end_lease(
     Ok(item_id)
 }
 
+/// Ends the project's expired leases except `keep` (a lease whose expiry its caller reports).
 async fn reclaim_expired(
     tx: &mut Transaction<'static, Any>,
     project_id: i64,
     now: i64,
+    keep: Option<i64>,
 ) -> Result<u64, StoreError> {
     let items: Vec<i64> = sqlx::query_scalar(
-        "DELETE FROM leases WHERE project_id = $1 AND expires_at <= $2 RETURNING item_id",
+        "DELETE FROM leases WHERE project_id = $1 AND expires_at <= $2 AND id <> $3 \
+         RETURNING item_id",
     )
     .bind(project_id)
     .bind(now)
+    .bind(keep.unwrap_or(0)) // lease ids start at 1
     .fetch_all(&mut **tx)
     .await?;
     return_slots(tx, &items).await?;
@@ -425,10 +474,11 @@ async fn reclaim_expired(
 /// Gives the items back the slots of leases just deleted (`items` has an item's id once per
 /// deleted lease).
 pub(crate) async fn return_slots(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut sqlx::AnyConnection,
     items: &[i64],
 ) -> Result<(), StoreError> {
-    let mut per_item: HashMap<i64, i64> = HashMap::new();
+    // In id order, so that transactions returning overlapping slots lock items in one order.
+    let mut per_item: BTreeMap<i64, i64> = BTreeMap::new();
     for id in items {
         *per_item.entry(*id).or_default() += 1;
     }
@@ -436,7 +486,7 @@ pub(crate) async fn return_slots(
         sqlx::query("UPDATE items SET lease_count = lease_count - $1 WHERE id = $2")
             .bind(n)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     Ok(())
@@ -474,14 +524,14 @@ async fn current_lease(
 }
 
 async fn any_eligible(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut sqlx::AnyConnection,
     project_id: i64,
     annotator_id: i64,
 ) -> Result<bool, StoreError> {
     let found: Option<i64> = sqlx::query_scalar(eligible_items!())
         .bind(project_id)
         .bind(annotator_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     Ok(found.is_some())
 }
@@ -530,14 +580,16 @@ async fn redecide(
 /// hands the lock on as soon as the previous writer is done. Other writers (imports, logins,
 /// owner pages) still meet the busy handler, as before. A turn is held only around one
 /// transaction and never waits for another turn, so it cannot deadlock.
-async fn sqlite_turn(store: &Store) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+async fn sqlite_turn(
+    store: &Store,
+) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
     use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
     type Gate = tokio::sync::Mutex<()>;
     static GATES: LazyLock<Mutex<HashMap<usize, Weak<Gate>>>> = LazyLock::new(Default::default);
 
     if store.backend != Backend::Sqlite {
-        return None;
+        return Ok(None);
     }
     // The pool's options live as long as the pool, so their address names the pool.
     let key = std::ptr::from_ref(store.pool.options()) as usize;
@@ -553,5 +605,14 @@ async fn sqlite_turn(store: &Store) -> Option<tokio::sync::OwnedMutexGuard<()>> 
             }
         }
     };
-    Some(gate.lock_owned().await)
+    // A turn waits no longer than SQLite's own busy timeout would (a long import holds the
+    // write lock outside the queue).
+    match tokio::time::timeout(store.busy_timeout, gate.lock_owned()).await {
+        Ok(guard) => Ok(Some(guard)),
+        Err(_) => Err(StoreError::Conflict(
+            "the database is busy with a long write (an import or a settings change); \
+             please try again"
+                .into(),
+        )),
+    }
 }

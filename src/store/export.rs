@@ -19,47 +19,64 @@ pub struct ItemFilter {
     pub since: Option<i64>,
 }
 
-/// The four `WHERE` variants of a page of a filtered export, after the item id `$1`.
+/// The four `WHERE` variants of a page of a filtered export: items after the id `$1`, at
+/// most `$2` of them, of the project `$3`.
 macro_rules! paged {
     ($select:expr, $tail:expr) => {
         [
-            concat!($select, " WHERE i.id > $1 AND i.project_id = $2 ", $tail),
+            concat!($select, " WHERE i.id > $1 AND i.project_id = $3 ", $tail),
             concat!(
                 $select,
-                " WHERE i.id > $1 AND i.project_id = $2 AND i.status = $3 ",
+                " WHERE i.id > $1 AND i.project_id = $3 AND i.status = $4 ",
                 $tail
             ),
             concat!(
                 $select,
-                " WHERE i.id > $1 AND i.project_id = $2 AND i.change_seq > $3 ",
+                " WHERE i.id > $1 AND i.project_id = $3 AND i.change_seq > $4 ",
                 $tail
             ),
             concat!(
                 $select,
-                " WHERE i.id > $1 AND i.project_id = $2 AND i.status = $3 AND i.change_seq > $4 ",
+                " WHERE i.id > $1 AND i.project_id = $3 AND i.status = $4 AND i.change_seq > $5 ",
                 $tail
             ),
         ]
     };
 }
 
-/// Items per page of [`ExportSnapshot::stream_items`] (the `LIMIT` below).
-const ITEMS_PER_PAGE: usize = 1000;
+/// Items per export page at most.
+const MAX_PAGE_ITEMS: i64 = 1000;
+
+/// About how many bytes an export page should hold: pages of large items (long input fields)
+/// hold fewer of them, so memory stays bounded by bytes, not only by items.
+const PAGE_BYTES: usize = 1 << 20;
+
+/// How many items the next page should ask for, after one of `items` items took `bytes`.
+fn next_page_items(bytes: usize, items: usize) -> i64 {
+    if items == 0 {
+        return MAX_PAGE_ITEMS;
+    }
+    let per_item = (bytes / items).max(1);
+    i64::try_from(PAGE_BYTES / per_item)
+        .unwrap_or(MAX_PAGE_ITEMS)
+        .clamp(1, MAX_PAGE_ITEMS)
+}
 
 /// One item of a page, as the database packs it: its numbers and the byte lengths of its
-/// texts, space-separated, then the texts back to back (see [`parse_item_page`]).
+/// texts, space-separated, then the texts back to back (see [`parse_item_page`]). The texts are
+/// appended with `||`, not through `format`, whose `%s` would stop at a NUL character.
 macro_rules! packed_item {
     () => {
-        "format('%s %s %s %s %s %s %s %s %s%s%s%s%s', id, octet_length(external_id), \
+        "format('%s %s %s %s %s %s %s %s ', id, octet_length(external_id), \
          octet_length(status), coalesce(octet_length(label), -1), votes, judgment_count, \
-         octet_length(answers), octet_length(fields), external_id, status, coalesce(label, ''), \
-         answers, fields)"
+         octet_length(answers), octet_length(fields)) || external_id || status || \
+         coalesce(label, '') || answers || fields"
     };
 }
 
 /// A page of items, packed into one text by the database. One row per item costs a hand-off
 /// between sqlx's SQLite thread and the export's task per item, which capped the labels export
-/// near 10–20 MB/s; a page costs one per thousand items. Texts go by length rather than as JSON
+/// near 10–20 MB/s; a page costs one per thousand items (fewer when items are large). Texts go by length rather than as JSON
 /// strings, so neither side escapes or unescapes them. SQLite concatenates in the subquery's
 /// order; [`parse_item_page`] restores id order should that ever change.
 const ITEM_PAGES_SQLITE: [&str; 4] = paged!(
@@ -69,7 +86,7 @@ const ITEM_PAGES_SQLITE: [&str; 4] = paged!(
         ", '') AS page FROM (SELECT i.id, i.external_id, i.status, i.label, i.votes, \
          i.judgment_count, i.answers, i.fields FROM items i"
     ),
-    "ORDER BY i.id LIMIT 1000)"
+    "ORDER BY i.id LIMIT $2)"
 );
 
 const ITEM_PAGES_POSTGRES: [&str; 4] = paged!(
@@ -79,12 +96,12 @@ const ITEM_PAGES_POSTGRES: [&str; 4] = paged!(
         ", '' ORDER BY id) AS page FROM (SELECT i.id, i.external_id, i.status, i.label, i.votes, \
          i.judgment_count, i.answers, i.fields FROM items i"
     ),
-    "ORDER BY i.id LIMIT 1000) AS p"
+    "ORDER BY i.id LIMIT $2) AS p"
 );
 
 /// Reads a page packed by [`ITEM_PAGES_SQLITE`] or [`ITEM_PAGES_POSTGRES`], in id order.
 fn parse_item_page(mut rest: &str) -> Result<Vec<ExportRow>, String> {
-    let mut rows: Vec<ExportRow> = Vec::with_capacity(ITEMS_PER_PAGE);
+    let mut rows: Vec<ExportRow> = Vec::new();
     let mut ordered = true;
     while !rest.is_empty() {
         let mut n = [0i64; 8];
@@ -130,21 +147,21 @@ fn parse_item_page(mut rest: &str) -> Result<Vec<ExportRow>, String> {
 /// by the reader from a cache: a project has far fewer annotators than judgments.
 const JUDGMENT_PAGES_SQLITE: [&str; 4] = paged!(
     "WITH p AS (SELECT i.id, i.external_id FROM items i",
-    "ORDER BY i.id LIMIT 1000) SELECT (SELECT count(*) FROM p) AS items, \
+    "ORDER BY i.id LIMIT $2) SELECT (SELECT count(*) FROM p) AS items, \
      (SELECT max(id) FROM p) AS last, \
-     (SELECT group_concat(format('%s %s %s %s %s %s %s %s%s%s', p.id, j.id, j.annotator_id, \
+     (SELECT group_concat(format('%s %s %s %s %s %s %s ', p.id, j.id, j.annotator_id, \
      octet_length(p.external_id), octet_length(j.answer), octet_length(j.normalized), \
-     j.created_at, p.external_id, j.answer, j.normalized), '') \
+     j.created_at) || p.external_id || j.answer || j.normalized, '') \
      FROM p CROSS JOIN judgments j ON j.item_id = p.id) AS page"
 );
 
 const JUDGMENT_PAGES_POSTGRES: [&str; 4] = paged!(
     "WITH p AS (SELECT i.id, i.external_id FROM items i",
-    "ORDER BY i.id LIMIT 1000) SELECT (SELECT count(*) FROM p) AS items, \
+    "ORDER BY i.id LIMIT $2) SELECT (SELECT count(*) FROM p) AS items, \
      (SELECT max(id) FROM p) AS last, \
-     (SELECT string_agg(format('%s %s %s %s %s %s %s %s%s%s', p.id, j.id, j.annotator_id, \
+     (SELECT string_agg(format('%s %s %s %s %s %s %s ', p.id, j.id, j.annotator_id, \
      octet_length(p.external_id), octet_length(j.answer), octet_length(j.normalized), \
-     j.created_at, p.external_id, j.answer, j.normalized), '' \
+     j.created_at) || p.external_id || j.answer || j.normalized, '' \
      ORDER BY p.id, j.id) FROM p JOIN judgments j ON j.item_id = p.id) AS page"
 );
 
@@ -211,14 +228,21 @@ fn packed_text<'a>(rest: &mut &'a str, len: i64) -> Result<&'a str, String> {
 }
 
 impl ItemFilter {
-    /// The page query for this filter: items after `after`, with its parameters bound.
+    /// The page query for this filter: at most `limit` items after `after`, with its
+    /// parameters bound.
     fn page_query(
         self,
         variants: &'static [&'static str; 4],
         after: i64,
+        limit: i64,
         project_id: i64,
     ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-        let q = |i: usize| sqlx::query(variants[i]).bind(after).bind(project_id);
+        let q = |i: usize| {
+            sqlx::query(variants[i])
+                .bind(after)
+                .bind(limit)
+                .bind(project_id)
+        };
         match (self.status, self.since) {
             (None, None) => q(0),
             (Some(s), None) => q(1).bind(s.as_str()),
@@ -336,13 +360,25 @@ impl ExportSnapshot {
         filter: ItemFilter,
         tx: tokio::sync::mpsc::Sender<Vec<ExportRow>>,
     ) -> Result<(), StoreError> {
-        let mut after = 0;
+        let variants = match Backend::of(&self.tx) {
+            Backend::Sqlite => &ITEM_PAGES_SQLITE,
+            Backend::Postgres => &ITEM_PAGES_POSTGRES,
+        };
+        let (mut after, mut limit) = (0, 100);
         loop {
-            let page = self.items_page(project_id, filter, after).await?;
+            let packed: Option<String> = filter
+                .page_query(variants, after, limit, project_id)
+                .fetch_one(&mut *self.tx)
+                .await?
+                .try_get("page")?;
+            let packed = packed.unwrap_or_default(); // no rows: NULL
+            let page = parse_item_page(&packed)
+                .map_err(|e| StoreError::Corrupt(format!("packed items after id {after}: {e}")))?;
             let next = match page.last() {
-                Some(last) if page.len() == ITEMS_PER_PAGE => Some(last.item_id),
+                Some(last) if page.len() as i64 == limit => Some(last.item_id),
                 _ => None,
             };
+            limit = next_page_items(packed.len(), page.len());
             if tx.send(page).await.is_err() {
                 return Ok(());
             }
@@ -351,29 +387,6 @@ impl ExportSnapshot {
                 None => return Ok(()),
             }
         }
-    }
-
-    /// Up to [`ITEMS_PER_PAGE`] items with ids above `after`, in id order.
-    async fn items_page(
-        &mut self,
-        project_id: i64,
-        filter: ItemFilter,
-        after: i64,
-    ) -> Result<Vec<ExportRow>, StoreError> {
-        let variants = match Backend::of(&self.tx) {
-            Backend::Sqlite => &ITEM_PAGES_SQLITE,
-            Backend::Postgres => &ITEM_PAGES_POSTGRES,
-        };
-        let packed: Option<String> = filter
-            .page_query(variants, after, project_id)
-            .fetch_one(&mut *self.tx)
-            .await?
-            .try_get("page")?;
-        let Some(packed) = packed else {
-            return Ok(Vec::new()); // no rows: NULL
-        };
-        parse_item_page(&packed)
-            .map_err(|e| StoreError::Corrupt(format!("packed items after id {after}: {e}")))
     }
 
     /// Sends the judgments of the project's items (those `filter` selects) down `tx`, grouped
@@ -390,21 +403,21 @@ impl ExportSnapshot {
             Backend::Postgres => &JUDGMENT_PAGES_POSTGRES,
         };
         let mut names: HashMap<i64, String> = HashMap::new();
-        let mut after = 0;
+        let (mut after, mut limit) = (0, 100);
         loop {
             let row = filter
-                .page_query(variants, after, project_id)
+                .page_query(variants, after, limit, project_id)
                 .fetch_one(&mut *self.tx)
                 .await?;
             let items = count(&row, "items")?;
             let last: Option<i64> = row.try_get("last")?;
-            let packed: Option<String> = row.try_get("page")?;
-            let packed = match packed {
-                Some(packed) => parse_judgment_page(&packed).map_err(|e| {
-                    StoreError::Corrupt(format!("packed judgments after item id {after}: {e}"))
-                })?,
-                None => Vec::new(),
-            };
+            let text: Option<String> = row.try_get("page")?;
+            let text = text.unwrap_or_default(); // no judgments: NULL
+            let packed = parse_judgment_page(&text).map_err(|e| {
+                StoreError::Corrupt(format!("packed judgments after item id {after}: {e}"))
+            })?;
+            let full = i64::try_from(items).is_ok_and(|n| n == limit);
+            limit = next_page_items(text.len(), usize::try_from(items).unwrap_or(0));
             let unknown: Vec<i64> = packed
                 .iter()
                 .map(|j| j.annotator_id)
@@ -433,7 +446,7 @@ impl ExportSnapshot {
                 return Ok(());
             }
             match last {
-                Some(id) if items == ITEMS_PER_PAGE as u64 => after = id,
+                Some(id) if full => after = id,
                 _ => return Ok(()),
             }
         }
@@ -537,6 +550,14 @@ mod tests {
         assert_eq!((rows[1].votes, rows[1].judgments), (2, 3));
         assert_eq!(rows[1].answers, r#"{"a":2}"#);
         assert_eq!(parse_item_page("").expect("empty"), []);
+    }
+
+    #[test]
+    fn pages_hold_about_a_mebibyte() {
+        assert_eq!(next_page_items(0, 0), 1000, "nothing to go by");
+        assert_eq!(next_page_items(100_000, 1000), 1000, "small items");
+        assert_eq!(next_page_items(40_000 * 100, 100), 26);
+        assert_eq!(next_page_items(50 << 20, 1), 1, "always at least one");
     }
 
     #[test]

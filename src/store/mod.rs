@@ -69,6 +69,8 @@ impl StoreOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// How long a SQLite writer waits for the write lock (see [`StoreOptions::busy_timeout`]).
+    busy_timeout: Duration,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -124,7 +126,24 @@ impl Store {
                 url: redact(&options.url),
                 source,
             })?;
-        Ok(Store { pool, backend })
+        if backend == Backend::Postgres {
+            // Exports measure text in bytes on the server and read it as UTF-8 here.
+            let encoding: String = sqlx::query_scalar("SELECT current_setting('server_encoding')")
+                .fetch_one(&pool)
+                .await?;
+            if encoding != "UTF8" {
+                return Err(StoreError::Invalid(format!(
+                    "database {} uses the {encoding} encoding; Quorum needs a UTF8 database \
+                     (CREATE DATABASE … ENCODING 'UTF8')",
+                    redact(&options.url)
+                )));
+            }
+        }
+        Ok(Store {
+            pool,
+            backend,
+            busy_timeout: options.busy_timeout,
+        })
     }
 
     /// Applies pending migrations. Safe to run from several processes at once.

@@ -256,6 +256,13 @@ pub fn parse_items_jsonl(file: &str, input: &[u8]) -> Result<ParsedItems, Import
                         "the item id must be 1 to 500 bytes".into(),
                     ));
                 }
+                if id.contains('\0') {
+                    return Err(err(
+                        line,
+                        Some("item_id"),
+                        "the item id contains a NUL character (U+0000)".into(),
+                    ));
+                }
                 external_id = Some(id.to_owned());
                 continue;
             }
@@ -326,6 +333,14 @@ fn check_key<R: Read>(
 ) -> Result<(), ImportError> {
     if value.is_empty() {
         return Err(csv.error(line, column, format!("the {what} is empty")));
+    }
+    // PostgreSQL cannot store it in text, and no spreadsheet or shell shows it.
+    if value.contains('\0') {
+        return Err(csv.error(
+            line,
+            column,
+            format!("the {what} contains a NUL character (U+0000)"),
+        ));
     }
     if value.len() > max_bytes {
         return Err(csv.error(
@@ -683,6 +698,18 @@ mod tests {
         assert!(e.to_string().contains("UTF-8"), "{e}");
         let e = parse_items("a.csv", "item_id,name\n,x\n".as_bytes()).unwrap_err();
         assert_eq!((e.line, e.column.as_deref()), (Some(2), Some("item_id")));
+        let e = parse_items("a.csv", "item_id,name\nok,x\na\0b,y\n".as_bytes()).unwrap_err();
+        assert_eq!((e.line, e.column.as_deref()), (Some(3), Some("item_id")));
+        assert!(e.to_string().contains("NUL"), "{e}");
+        let e = parse_items_jsonl("a.jsonl", b"{\"item_id\": \"a\\u0000b\"}\n").unwrap_err();
+        assert_eq!((e.line, e.column.as_deref()), (Some(1), Some("item_id")));
+        let e = parse_judgments(
+            "j.csv",
+            "item_id,annotator,answer\n1,w\0x,a\n".as_bytes(),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.column.as_deref()), (Some(2), Some("annotator")));
         let e = parse_items("a.csv", "item_id,name,name\n".as_bytes()).unwrap_err();
         assert_eq!(e.column.as_deref(), Some("name"));
         assert!(parse_items("a.csv", "".as_bytes()).is_err());
