@@ -596,6 +596,7 @@ async fn prepare_export(url: &str, n: usize, e: &ExportArgs, seed: u64) -> Resul
                 scopes: Scopes {
                     export: true,
                     annotate: false,
+                    import: false,
                 },
                 project_id: Some(project.id),
                 prefix: &secret.prefix,
@@ -1404,6 +1405,7 @@ async fn prepare_worker(url: &str, w: &WorkerArgs) -> Result<(i64, Vec<String>)>
                     scopes: Scopes {
                         export: false,
                         annotate: true,
+                        import: false,
                     },
                     project_id: Some(project.id),
                     prefix: &secret.prefix,

@@ -1,5 +1,5 @@
 //! The HTTP API on the real app: tokens and scopes, the OpenAPI contract, exports with ETags and
-//! cursors, items import, and the worker endpoints with their lease conflicts.
+//! cursors, items import and who may do it, and the worker endpoints with their lease conflicts.
 
 #[macro_use]
 mod common;
@@ -153,7 +153,10 @@ struct World {
 }
 
 async fn world() -> World {
-    let db = TestDb::sqlite().await;
+    world_on(TestDb::sqlite().await).await
+}
+
+async fn world_on(db: TestDb) -> World {
     let s = &db.store;
     let owner = user(s, "owner@example.com", Role::Owner).await;
     let annotator = user(s, "ann@example.com", Role::Annotator).await;
@@ -503,7 +506,7 @@ async fn items_import_all_or_nothing_over_the_api() {
     let w = world().await;
     let s = &w.db.store;
     let app = test_app!(w.db.store);
-    let t = token(s, w.owner, "export", None).await;
+    let t = token(s, w.owner, "import", None).await;
     let items = "/api/v1/projects/other/items";
     let csv = call(
         &app,
@@ -575,6 +578,134 @@ async fn items_import_all_or_nothing_over_the_api() {
     .await;
     assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
     w.db.finish().await;
+}
+
+#[actix_web::test]
+async fn only_import_tokens_add_items_and_they_read_nothing() {
+    for (backend, db) in TestDb::all().await {
+        let w = world_on(db).await;
+        let s = &w.db.store;
+        let app = test_app!(w.db.store);
+        let export = token(s, w.owner, "export", None).await;
+        let import = token(s, w.owner, "import", None).await;
+        let import_other = token(s, w.owner, "import", Some(w.other.id)).await;
+        let both = token(s, w.owner, "export,import", Some(w.leagues.id)).await;
+        // A rival owner who labels in leagues, with a token for all their projects: annotate
+        // brings leagues within its reach, import must not follow.
+        let rival = user(s, "rival@example.com", Role::Owner).await;
+        s.add_member(w.leagues.id, rival).await.unwrap();
+        let rival_token = token(s, rival, "annotate,import", None).await;
+        let items = "/api/v1/projects/leagues/items";
+        let csv = |t: &str| {
+            post(items, t)
+                .insert_header(("Content-Type", "text/csv"))
+                .set_payload("item_id,name\nn1,N1\nn2,N2\n")
+        };
+        let doc = call(&app, test::TestRequest::get().uri("/api/v1/openapi.json"))
+            .await
+            .json();
+        let documented = &doc["paths"]["/api/v1/projects/{slug}/items"]["post"];
+        assert_eq!(
+            documented["responses"]["403"]["description"],
+            "The token lacks the import scope, or its user does not manage the project",
+            "the contract names the scope"
+        );
+        let labels = "/api/v1/projects/leagues/exports/labels.csv";
+        let before = call(&app, get(labels, &export)).await;
+        assert_eq!(before.status, 200, "{backend}");
+        let counts = s.project_counts(w.leagues.id).await.unwrap();
+
+        // A read-only token, as leaked from a pipeline, cannot add items.
+        let r = call(&app, csv(&export)).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "forbidden"),
+            "{backend}"
+        );
+        assert_eq!(
+            r.json()["error"]["message"],
+            "this token lacks the import scope",
+            "{backend}"
+        );
+        let r = call(&app, csv(&rival_token)).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "forbidden"),
+            "{backend}"
+        );
+        assert_eq!(
+            r.json()["error"]["message"],
+            "only the project's owner or an admin can add items to it",
+            "{backend}: labeling a project is not managing it"
+        );
+        let r = call(&app, csv(&import_other)).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (404, "not_found"),
+            "{backend}: a token for other cannot reach leagues"
+        );
+        assert_eq!(
+            s.project_counts(w.leagues.id).await.unwrap(),
+            counts,
+            "{backend}: nothing changed"
+        );
+        let after = call(&app, get(labels, &export)).await;
+        assert_eq!(after.body, before.body, "{backend}");
+
+        // An import token adds items and reads nothing beyond the list of its projects.
+        let r = call(&app, csv(&import)).await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.text());
+        assert_eq!(r.json()["items_created"], 2, "{backend}");
+        assert_eq!(
+            s.project_counts(w.leagues.id).await.unwrap().items,
+            counts.items + 2,
+            "{backend}"
+        );
+        let listed = call(&app, get("/api/v1/projects", &import)).await.json();
+        assert_eq!(listed.as_array().unwrap().len(), 2, "{backend}");
+        for path in [
+            labels,
+            "/api/v1/projects/leagues",
+            "/api/v1/projects/leagues/exports/stats.json",
+            "/api/v1/projects/leagues/snapshots",
+        ] {
+            let r = call(&app, get(path, &import)).await;
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (403, "forbidden"),
+                "{backend}: {path}"
+            );
+            assert_eq!(
+                r.json()["error"]["message"],
+                "this token lacks the export scope",
+                "{backend}: {path}"
+            );
+        }
+        let r = call(
+            &app,
+            post("/api/v1/projects/leagues/snapshots", &import)
+                .set_json(serde_json::json!({"name": "sneaky"})),
+        )
+        .await;
+        assert_eq!(r.status, 403, "{backend}: {}", r.text());
+        assert!(s.list_snapshots(w.leagues.id).await.unwrap().is_empty());
+        let r = call(&app, post("/api/v1/projects/leagues/next", &import)).await;
+        assert_eq!(r.status, 403, "{backend}: import tokens cannot label");
+
+        // Both scopes on one token do both.
+        let r = call(
+            &app,
+            post(items, &both)
+                .insert_header(("Content-Type", "application/x-ndjson"))
+                .set_payload("{\"item_id\":\"n3\",\"name\":\"N3\"}\n"),
+        )
+        .await;
+        assert_eq!(r.json()["items_created"], 1, "{backend}: {}", r.text());
+        let r = call(&app, get(labels, &both)).await;
+        assert_eq!(r.status, 200, "{backend}");
+        assert!(r.text().contains("n3"), "{backend}");
+        w.db.finish().await;
+    }
 }
 
 #[actix_web::test]
@@ -890,10 +1021,14 @@ async fn incremental_pulls_over_http_add_up_while_annotators_label() {
         db.import_items(&p, &items).await;
         let app = test_app!(db.store);
         let t = token(s, owner, "export", None).await;
+        // Workers wait after their first judgment until two pulls are done, so that pulls
+        // happen mid-labeling however the machine schedules the tasks.
+        let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut workers = Vec::new();
         for n in 0..6 {
             let store = s.clone();
             let p = p.clone();
+            let pulled = pulled.clone();
             workers.push(tokio::spawn(async move {
                 let uid = user(&store, &format!("a{n}@example.com"), Role::Annotator).await;
                 let mut k = n;
@@ -904,6 +1039,9 @@ async fn incremental_pulls_over_http_add_up_while_annotators_label() {
                         .submit(&p, lease.id, uid, answer, "api", now_ms())
                         .await
                         .unwrap();
+                    while pulled.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
                     tokio::task::yield_now().await;
                 }
             }));
@@ -925,6 +1063,7 @@ async fn incremental_pulls_over_http_add_up_while_annotators_label() {
             }
             cursor = r.header("quorum-cursor");
             pulls += 1;
+            pulled.store(pulls, std::sync::atomic::Ordering::SeqCst);
             if finished {
                 break;
             }

@@ -820,6 +820,31 @@ fn api_tokens_are_printed_once_listed_by_prefix_and_revocable() {
         "annotate",
     ]);
     assert!(other.starts_with("qrm_") && other.trim() != secret);
+    let loader = env.ok(&[
+        "token",
+        "create",
+        "--user",
+        "owner@example.com",
+        "--scope",
+        "import",
+        "--project",
+        "leagues",
+        "--name",
+        "loader",
+    ]);
+    assert!(loader.starts_with("qrm_"), "{loader}");
+    env.ok(&[
+        "token",
+        "create",
+        "--user",
+        "owner@example.com",
+        "--scope",
+        "export",
+        "--scope",
+        "annotate,import",
+        "--name",
+        "everything",
+    ]);
 
     let list = env.ok(&["token", "list"]);
     assert!(!list.contains(secret), "never the secret: {list}");
@@ -839,6 +864,24 @@ fn api_tokens_are_printed_once_listed_by_prefix_and_revocable() {
     for part in ["annotate", "all projects", "token 20"] {
         assert!(annotate.contains(part), "{part}: {annotate}");
     }
+    let loader = list
+        .lines()
+        .find(|l| l.contains("loader"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(
+        loader.split_whitespace().nth(4),
+        Some("import"),
+        "import alone: {loader}"
+    );
+    assert!(loader.contains("leagues"), "{loader}");
+    let everything = list
+        .lines()
+        .find(|l| l.contains("everything"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        everything.contains("export,annotate,import all projects"),
+        "{everything}"
+    );
     let mine = env.ok(&["token", "list", "--user", "ann@example.com"]);
     assert!(
         mine.contains("ann@example.com") && !mine.contains("nightly"),
@@ -862,7 +905,11 @@ fn api_tokens_are_printed_once_listed_by_prefix_and_revocable() {
     for (args, message) in [
         (
             vec!["--user", "owner@example.com", "--scope", "export,bogus"],
-            "--scope: unknown scope \"bogus\"; scopes are export and annotate",
+            "--scope: unknown scope \"bogus\"; scopes are export, annotate and import",
+        ),
+        (
+            vec!["--user", "ann@example.com", "--scope", "import"],
+            "the import scope is only for owners and admins; ann@example.com is an annotator",
         ),
         (
             vec!["--user", "ghost@example.com", "--scope", "annotate"],

@@ -1,5 +1,6 @@
 //! API tokens in the store and the rules that decide who may hold which, on both backends:
-//! creation, listing, revocation, authentication by hash, and when the last use is recorded.
+//! creation, listing, revocation, authentication by hash, when the last use is recorded, and how
+//! scopes are stored.
 
 mod common;
 
@@ -11,14 +12,27 @@ use quorum::store::{ApiToken, NewToken, Role, Scopes, Store, StoreError};
 const EXPORT: Scopes = Scopes {
     export: true,
     annotate: false,
+    import: false,
 };
 const ANNOTATE: Scopes = Scopes {
     export: false,
     annotate: true,
+    import: false,
 };
 const BOTH: Scopes = Scopes {
     export: true,
     annotate: true,
+    import: false,
+};
+const IMPORT: Scopes = Scopes {
+    export: false,
+    annotate: false,
+    import: true,
+};
+const ALL: Scopes = Scopes {
+    export: true,
+    annotate: true,
+    import: true,
 };
 
 async fn user(store: &Store, email: &str, role: Role) -> quorum::store::User {
@@ -353,6 +367,97 @@ async fn the_shared_rules_decide_who_may_hold_which_token() {
 
         let count = s.list_tokens(None).await.unwrap().len();
         assert_eq!(count, 4, "{backend}: refusals create nothing");
+        db.finish().await;
+    }
+}
+
+#[test]
+fn scopes_parse_as_stored_and_name_every_scope_when_refusing() {
+    // Texts stored before `import` existed read as they did.
+    assert_eq!(Scopes::parse("export"), Ok(EXPORT));
+    assert_eq!(Scopes::parse("annotate"), Ok(ANNOTATE));
+    assert_eq!(Scopes::parse("export,annotate"), Ok(BOTH));
+    assert_eq!(Scopes::parse("import"), Ok(IMPORT));
+    assert_eq!(Scopes::parse(" import , export,annotate,"), Ok(ALL));
+    for scopes in [EXPORT, ANNOTATE, BOTH, IMPORT, ALL] {
+        assert_eq!(Scopes::parse(&scopes.as_string()), Ok(scopes));
+    }
+    assert_eq!(BOTH.as_string(), "export,annotate", "old texts unchanged");
+    assert_eq!(ALL.as_string(), "export,annotate,import");
+    assert_eq!(
+        Scopes::parse("export,write"),
+        Err("unknown scope \"write\"; scopes are export, annotate and import".into())
+    );
+    assert_eq!(
+        Scopes::parse(" , "),
+        Err("a token needs at least one scope: export, annotate, import".into())
+    );
+}
+
+#[tokio::test]
+async fn import_tokens_need_the_standing_of_export_tokens() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let owner = user(s, "owner@example.com", Role::Owner).await;
+        let other_owner = user(s, "other@example.com", Role::Owner).await;
+        let admin = user(s, "admin@example.com", Role::Admin).await;
+        let annotator = user(s, "ann@example.com", Role::Annotator).await;
+        let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
+        let leagues = s.create_project(&config, Some(owner.id)).await.unwrap();
+        s.add_member(leagues.id, annotator.id).await.unwrap();
+        s.add_member(leagues.id, other_owner.id).await.unwrap();
+        let now = 1_764_000_000_000;
+
+        let issued = tokens::issue(s, &owner, IMPORT, Some("leagues"), None, now)
+            .await
+            .unwrap();
+        assert_eq!(issued.token.scopes, IMPORT, "{backend}");
+        let (stored, _) = s
+            .authenticate_token(&token_hash(&issued.secret), now)
+            .await
+            .unwrap()
+            .expect("live token");
+        assert_eq!(stored.scopes, IMPORT, "{backend}: stored and read back");
+        tokens::issue(s, &owner, IMPORT, None, None, now)
+            .await
+            .unwrap();
+        let all = tokens::issue(s, &admin, ALL, Some("leagues"), None, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.list_tokens(Some(admin.id)).await.unwrap()[0].scopes,
+            ALL,
+            "{backend}"
+        );
+        assert_eq!(all.token.scopes, ALL);
+
+        let message = refused(tokens::issue(s, &annotator, IMPORT, None, None, now).await);
+        assert_eq!(
+            message,
+            "the import scope is only for owners and admins; ann@example.com is an annotator",
+            "{backend}"
+        );
+        // A member who does not own the project may label it but not add to it.
+        let mixed = Scopes {
+            import: true,
+            ..ANNOTATE
+        };
+        let message =
+            refused(tokens::issue(s, &other_owner, mixed, Some("leagues"), None, now).await);
+        assert_eq!(
+            message,
+            "other@example.com does not manage project \"leagues\": import tokens need its owner or an admin",
+            "{backend}"
+        );
+        tokens::issue(s, &other_owner, ANNOTATE, Some("leagues"), None, now)
+            .await
+            .unwrap();
+
+        assert_eq!(
+            s.list_tokens(None).await.unwrap().len(),
+            4,
+            "{backend}: refusals create nothing"
+        );
         db.finish().await;
     }
 }

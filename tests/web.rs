@@ -1293,6 +1293,119 @@ async fn annotators_get_annotate_tokens_for_their_projects_only() {
 }
 
 #[actix_web::test]
+async fn owners_are_offered_the_import_scope_and_annotators_are_not() {
+    let db = TestDb::sqlite().await;
+    let s = &db.store;
+    let owner = user(s, "owner@example.com", Role::Owner).await;
+    let annotator = user(s, "ann@example.com", Role::Annotator).await;
+    let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
+    let leagues = s.create_project(&config, Some(owner)).await.unwrap();
+    s.add_member(leagues.id, annotator).await.unwrap();
+
+    let mut b = browser!(db.store);
+    b.login("owner@example.com", "password1").await;
+    let page = b.get("/tokens").await;
+    assert!(
+        page.body.contains(
+            "<label class=\"check\"><input type=\"checkbox\" name=\"scope_import\" value=\"on\"> \
+             <code>import</code> <span class=\"hint\">add items to projects you manage</span></label>"
+        ),
+        "a labelled checkbox, unchecked: {}",
+        page.body
+    );
+    let csrf = page.csrf();
+    let forged = b
+        .post("/tokens", &[("csrf", "forged"), ("scope_import", "on")])
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(token_count(s).await, 0, "nothing created");
+
+    let created = b
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &csrf),
+                ("name", "loader"),
+                ("scope_import", "on"),
+                ("project", "leagues"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body.contains("<td>import</td>"));
+    let secret = shown_secret(&created);
+    let tokens = s.list_tokens(Some(owner)).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(
+        (
+            tokens[0].scopes.export,
+            tokens[0].scopes.annotate,
+            tokens[0].scopes.import
+        ),
+        (false, false, true),
+        "import alone"
+    );
+    assert!(secret.starts_with(&tokens[0].prefix));
+    let refused = b
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &csrf),
+                ("name", "kept <i>"),
+                ("scope_import", "on"),
+                ("project", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("name=\"scope_import\" value=\"on\" checked>"),
+        "the form keeps its scopes"
+    );
+    assert!(
+        refused.body.contains("value=\"kept &#60;i&#62;\""),
+        "and escapes its input"
+    );
+    let none = b.post("/tokens", &[("csrf", &csrf), ("name", "x")]).await;
+    assert!(
+        none.body
+            .contains("Choose at least one scope: export, annotate or import."),
+        "{}",
+        none.body
+    );
+
+    let mut ann = browser!(db.store);
+    ann.login("ann@example.com", "password1").await;
+    let page = ann.get("/tokens").await;
+    assert!(
+        !page.body.contains("scope_import"),
+        "not offered to annotators"
+    );
+    let sneaky = ann
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &page.csrf()),
+                ("scope_import", "on"),
+                ("project", "leagues"),
+            ],
+        )
+        .await;
+    assert_eq!(sneaky.status, 422);
+    assert!(
+        sneaky.body.contains(
+            "the import scope is only for owners and admins; ann@example.com is an annotator"
+        ),
+        "{}",
+        sneaky.body
+    );
+    assert_eq!(token_count(s).await, 1, "refusals create nothing");
+    db.finish().await;
+}
+
+#[actix_web::test]
 async fn users_revoke_their_own_tokens_and_nobody_elses() {
     let db = TestDb::sqlite().await;
     let s = &db.store;

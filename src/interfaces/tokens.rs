@@ -2,9 +2,9 @@
 //! `/tokens` page, so both accept exactly the same tokens.
 //!
 //! - the token's user is a login user (not an external annotator) and not disabled;
-//! - the `export` scope is only for owners and admins;
-//! - a project limit names an existing project; for `export` the user manages it (its owner, or
-//!   an admin); for `annotate` the user is a member of it, its owner, or an admin.
+//! - the `export` and `import` scopes are only for owners and admins;
+//! - a project limit names an existing project; for `export` and `import` the user manages it
+//!   (its owner, or an admin); for `annotate` the user is a member of it, its owner, or an admin.
 
 use crate::auth::new_token;
 use crate::store::{ApiToken, NewToken, Project, Role, Scopes, Store, StoreError, User};
@@ -46,16 +46,25 @@ pub fn check(
             user.name
         ));
     }
-    if scopes.export && user.role == Role::Annotator {
+    // Reading a project's data and adding items to it both take managing the project; the
+    // first such scope held names the refusal.
+    let managing = [("export", scopes.export), ("import", scopes.import)]
+        .into_iter()
+        .find_map(|(name, held)| held.then_some(name));
+    if let Some(name) = managing
+        && user.role == Role::Annotator
+    {
         return Err(format!(
-            "the export scope is only for owners and admins; {} is an annotator",
+            "the {name} scope is only for owners and admins; {} is an annotator",
             user.name
         ));
     }
     if let Some(p) = project {
-        if scopes.export && !p.manages {
+        if let Some(name) = managing
+            && !p.manages
+        {
             return Err(format!(
-                "{} does not manage project {:?}: export tokens need its owner or an admin",
+                "{} does not manage project {:?}: {name} tokens need its owner or an admin",
                 user.name, p.slug
             ));
         }
@@ -181,10 +190,17 @@ mod tests {
     const EXPORT: Scopes = Scopes {
         export: true,
         annotate: false,
+        import: false,
     };
     const ANNOTATE: Scopes = Scopes {
         export: false,
         annotate: true,
+        import: false,
+    };
+    const IMPORT: Scopes = Scopes {
+        export: false,
+        annotate: false,
+        import: true,
     };
 
     #[test]
@@ -207,6 +223,17 @@ mod tests {
             check(&user(Role::Owner), EXPORT, access(false, true))
                 .unwrap_err()
                 .contains("does not manage project \"p\"")
+        );
+        // Importing takes the same standing as exporting.
+        assert!(check(&user(Role::Owner), IMPORT, None).is_ok());
+        assert!(check(&user(Role::Admin), IMPORT, access(true, false)).is_ok());
+        assert_eq!(
+            check(&user(Role::Annotator), IMPORT, None).unwrap_err(),
+            "the import scope is only for owners and admins; u@example.com is an annotator"
+        );
+        assert_eq!(
+            check(&user(Role::Owner), IMPORT, access(false, true)).unwrap_err(),
+            "u@example.com does not manage project \"p\": import tokens need its owner or an admin"
         );
         assert!(check(&user(Role::Annotator), ANNOTATE, None).is_ok());
         assert!(check(&user(Role::Annotator), ANNOTATE, access(false, true)).is_ok());

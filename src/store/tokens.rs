@@ -6,36 +6,42 @@ use sqlx::any::AnyRow;
 use super::users::User;
 use super::{Store, StoreError};
 
-/// What a token may do.
+/// What a token may do. Reading and writing a project's items are separate scopes, so a token
+/// handed to a pipeline that only reads cannot change the data it reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Scopes {
-    /// Read a project's data: exports, statistics, snapshots; import items.
+    /// Read a project's data: exports, statistics, snapshots.
     pub export: bool,
     /// Label as the token's user through the worker endpoints.
     pub annotate: bool,
+    /// Add items to projects the token's user manages.
+    pub import: bool,
 }
 
 impl Scopes {
-    /// Parses `export`, `annotate` or both, comma-separated.
+    /// Parses `export`, `annotate`, `import` or several, comma-separated.
     pub fn parse(text: &str) -> Result<Scopes, String> {
         let mut scopes = Scopes::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
                 "export" => scopes.export = true,
                 "annotate" => scopes.annotate = true,
+                "import" => scopes.import = true,
                 other => {
                     return Err(format!(
-                        "unknown scope {other:?}; scopes are export and annotate"
+                        "unknown scope {other:?}; scopes are export, annotate and import"
                     ));
                 }
             }
         }
         if scopes == Scopes::default() {
-            return Err("a token needs at least one scope: export, annotate".into());
+            return Err("a token needs at least one scope: export, annotate, import".into());
         }
         Ok(scopes)
     }
 
+    /// The stored form, read back by [`Scopes::parse`]. `import` comes last so tokens made
+    /// before it existed keep their text.
     pub fn as_string(self) -> String {
         let mut parts = Vec::new();
         if self.export {
@@ -43,6 +49,9 @@ impl Scopes {
         }
         if self.annotate {
             parts.push("annotate");
+        }
+        if self.import {
+            parts.push("import");
         }
         parts.join(",")
     }

@@ -19,10 +19,13 @@ pub struct Caller {
 /// What a request needs to do with a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
-    /// Read its data or import items: the `export` scope and managing the project.
+    /// Read its data: the `export` scope and managing the project.
     Export,
     /// Label it: the `annotate` scope and being a member (or managing it).
     Annotate,
+    /// Add items to it: the `import` scope and managing the project. Separate from `Export` so
+    /// a read-only token leaked from a pipeline cannot change what it reads.
+    Import,
 }
 
 impl FromRequest for Caller {
@@ -78,7 +81,7 @@ impl Caller {
         if self.token.project_id.is_some_and(|id| id != project.id) {
             return Ok(false);
         }
-        if self.token.scopes.export && self.manages(project) {
+        if (self.token.scopes.export || self.token.scopes.import) && self.manages(project) {
             return Ok(true);
         }
         Ok(self.token.scopes.annotate
@@ -110,6 +113,12 @@ impl Caller {
             )),
             Need::Annotate if !self.token.scopes.annotate => Err(ApiError::Forbidden(
                 "this token lacks the annotate scope".into(),
+            )),
+            Need::Import if !self.token.scopes.import => Err(ApiError::Forbidden(
+                "this token lacks the import scope".into(),
+            )),
+            Need::Import if !self.manages(&project) => Err(ApiError::Forbidden(
+                "only the project's owner or an admin can add items to it".into(),
             )),
             _ => Ok(project),
         }

@@ -78,7 +78,7 @@ fn rule_json(p: &Project) -> RuleJson {
     }
 }
 
-/// Projects this token can read or label.
+/// Projects this token can read, add items to or label.
 #[utoipa::path(
     get,
     path = "/api/v1/projects",
@@ -278,9 +278,10 @@ pub struct ImportResult {
     pub skipped: u64,
 }
 
-/// Imports items (export scope): a CSV body (`Content-Type: text/csv`, the CLI's items format)
-/// or JSON lines (`application/x-ndjson`: one object per line, optional `item_id`, every other
-/// key an input field). All or nothing: any error names its line and nothing is imported.
+/// Imports items (import scope, in a project the token's user manages): a CSV body
+/// (`Content-Type: text/csv`, the CLI's items format) or JSON lines (`application/x-ndjson`: one
+/// object per line, optional `item_id`, every other key an input field). All or nothing: any
+/// error names its line and nothing is imported.
 #[utoipa::path(
     post,
     path = "/api/v1/projects/{slug}/items",
@@ -294,7 +295,7 @@ pub struct ImportResult {
         (status = 200, description = "Imported", body = ImportResult),
         (status = 400, description = "Unsupported content type", body = ErrorBody),
         (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token lacks the export scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the import scope, or its user does not manage the project", body = ErrorBody),
         (status = 404, description = "No such project for this token", body = ErrorBody),
         (status = 413, description = "Body over 50 MiB", body = ErrorBody),
         (status = 422, description = "A bad line; nothing was imported", body = ErrorBody),
@@ -308,7 +309,7 @@ pub async fn import_items(
     slug: web::Path<String>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let project = caller.project(&state, &slug, Need::Export).await?;
+    let project = caller.project(&state, &slug, Need::Import).await?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -60,7 +60,10 @@ api_routes! {
         title = "Quorum API",
         description = "Labeled datasets for ML pipelines and a labeling API for worker clients. \
                        Authenticate with `Authorization: Bearer <token>`; create tokens on the \
-                       API tokens page or with `quorum token create`.",
+                       API tokens page or with `quorum token create`. A token's scopes say what \
+                       it may do: `export` reads a project's data (exports, statistics, \
+                       snapshots), `import` adds items, `annotate` labels through the worker \
+                       endpoints.",
         version = "1"
     ),
     paths(

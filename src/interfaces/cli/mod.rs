@@ -143,12 +143,13 @@ pub enum TokenCommand {
         /// Email of the token's user (a login user who is not disabled).
         #[arg(long, value_name = "EMAIL")]
         user: String,
-        /// `export` (read a project's data; owners and admins), `annotate` (label as the user),
-        /// or both: `export,annotate` or the flag twice.
+        /// `export` (read a project's data; owners and admins), `import` (add items to projects
+        /// the user manages; owners and admins), `annotate` (label as the user), or several:
+        /// `export,import` or the flag repeated.
         #[arg(long = "scope", value_name = "SCOPES", required = true)]
         scopes: Vec<String>,
-        /// Limit the token to this project (the user must manage it for `export`, be a
-        /// member, its owner or an admin for `annotate`).
+        /// Limit the token to this project (the user must manage it for `export` and `import`,
+        /// be a member, its owner or an admin for `annotate`).
         #[arg(long, value_name = "SLUG")]
         project: Option<String>,
         /// A name to recognise the token by [default: "token YYYY-MM-DD"].
@@ -520,12 +521,12 @@ async fn token_command(store: &Store, command: TokenCommand) -> Result<()> {
                 .map(|p| (p.id, p.config.slug))
                 .collect();
             println!(
-                "{:<5} {:<24} {:<20} {:<15} {:<16} {:<20} {:<20} {:<20} STATUS",
+                "{:<5} {:<24} {:<20} {:<15} {:<22} {:<20} {:<20} {:<20} STATUS",
                 "ID", "USER", "NAME", "PREFIX", "SCOPES", "PROJECT", "CREATED", "LAST USED"
             );
             for t in list {
                 println!(
-                    "{:<5} {:<24} {:<20} {:<15} {:<16} {:<20} {:<20} {:<20} {}",
+                    "{:<5} {:<24} {:<20} {:<15} {:<22} {:<20} {:<20} {:<20} {}",
                     t.id,
                     users.get(&t.user_id).map_or("?", String::as_str),
                     t.name,

@@ -47,7 +47,8 @@ struct TokensPage {
     flash: Option<String>,
     tokens: Vec<TokenRow>,
     projects: Vec<ProjectOption>,
-    can_export: bool,
+    /// Owners and admins: offered the scopes that take managing a project (export, import).
+    can_manage: bool,
     form: TokenForm,
     error: Option<String>,
     created: Option<Created>,
@@ -62,6 +63,7 @@ pub struct TokenForm {
     name: String,
     scope_export: Option<String>,
     scope_annotate: Option<String>,
+    scope_import: Option<String>,
     #[serde(default)]
     project: String,
 }
@@ -71,6 +73,7 @@ impl TokenForm {
         Scopes {
             export: self.scope_export.is_some(),
             annotate: self.scope_annotate.is_some(),
+            import: self.scope_import.is_some(),
         }
     }
 }
@@ -145,7 +148,7 @@ async fn page(
         flash: take_flash(session),
         tokens: token_rows(state, &user).await?,
         projects: project_options(state, &user).await?,
-        can_export: user.role != Role::Annotator,
+        can_manage: user.role != Role::Annotator,
         user,
         form,
         error,
@@ -179,7 +182,11 @@ pub async fn create(
     let form = form.into_inner();
     let scopes = form.scopes();
     let refused = if scopes == Scopes::default() {
-        Some("Choose at least one scope: export or annotate.".to_owned())
+        Some(if user.role == Role::Annotator {
+            "Choose at least one scope: annotate.".to_owned()
+        } else {
+            "Choose at least one scope: export, annotate or import.".to_owned()
+        })
     } else if !form.project.is_empty()
         && !project_options(&state, &user)
             .await?
