@@ -642,3 +642,49 @@ async fn abandoned_leases_expire_while_others_submit_and_claim() {
         db.finish().await;
     }
 }
+
+/// A claim that fails after a submit must not take the answer with it: the judgment is
+/// recorded, no lease is handed out, and the counters stay right. The failure is injected with
+/// a trigger that refuses new leases.
+#[tokio::test]
+async fn a_failing_claim_keeps_the_submitted_answer() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let p = db.project(&config(2, 3, "early")).await;
+        db.import_items(&p, "item_id,name\na,A\nb,B\n").await;
+        let u1 = annotator(s, 1).await;
+        let lease = s.next_item(&p, u1, T0).await.unwrap().expect("an item");
+        let refuse = match backend {
+            "sqlite" => vec![
+                "CREATE TRIGGER refuse_leases BEFORE INSERT ON leases \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            ],
+            _ => vec![
+                "CREATE FUNCTION refuse_leases() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_leases BEFORE INSERT ON leases \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_leases()",
+            ],
+        };
+        for sql in refuse {
+            sqlx::query(sql).execute(s.pool()).await.expect(sql);
+        }
+        let (receipt, next) = s
+            .submit_and_next(&p, lease.id, u1, "@x", "web", T0 + 1)
+            .await
+            .expect("the answer is recorded");
+        assert_eq!(receipt.item_id, lease.item_id, "{backend}");
+        assert_eq!(next, None, "{backend}: no lease when the claim failed");
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM judgments")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(stored, 1, "{backend}");
+        let held: i64 = sqlx::query_scalar("SELECT CAST(SUM(lease_count) AS BIGINT) FROM items")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(held, 0, "{backend}: the failed claim's slot is not held");
+        db.finish().await;
+    }
+}

@@ -149,7 +149,8 @@ impl Store {
     ) -> Result<SubmitReceipt, StoreError> {
         let (receipt, _) = self
             .record(project, lease_id, annotator_id, answer, source, now, false)
-            .await?;
+            .await
+            .map_err(RecordError::into_store)?;
         Ok(receipt)
     }
 
@@ -168,8 +169,26 @@ impl Store {
         source: &'static str,
         now: i64,
     ) -> Result<(SubmitReceipt, Option<Lease>), StoreError> {
-        self.record(project, lease_id, annotator_id, answer, source, now, true)
-            .await
+        let record = |then_claim| {
+            self.record(
+                project,
+                lease_id,
+                annotator_id,
+                answer,
+                source,
+                now,
+                then_claim,
+            )
+        };
+        match record(true).await {
+            // The answer must not depend on the optional step: record it without the claim,
+            // and the labeling page claims.
+            Err(RecordError::Claim(error)) => {
+                tracing::warn!(%error, "leasing the next item with a submit failed");
+                record(false).await.map_err(RecordError::into_store)
+            }
+            other => other.map_err(RecordError::into_store),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -182,7 +201,7 @@ impl Store {
         source: &'static str,
         now: i64,
         then_claim: bool,
-    ) -> Result<(SubmitReceipt, Option<Lease>), StoreError> {
+    ) -> Result<(SubmitReceipt, Option<Lease>), RecordError> {
         let normalized = project
             .answer()
             .normalize(answer)
@@ -221,7 +240,8 @@ impl Store {
             } else {
                 "no such open lease: it was already used, released, or belongs to someone else"
                     .into()
-            }));
+            })
+            .into());
         };
         let item_id: i64 = row.try_get("item_id")?;
         // Locks the item row (PostgreSQL) so concurrent submits to one item decide in turn.
@@ -247,20 +267,27 @@ impl Store {
             Err(e) => {
                 let e = StoreError::from(e);
                 if e.is_unique_violation() {
-                    return Err(StoreError::Conflict(
-                        "you have already judged this item".into(),
-                    ));
+                    return Err(
+                        StoreError::Conflict("you have already judged this item".into()).into(),
+                    );
                 }
-                return Err(e);
+                return Err(e.into());
             }
         };
         let outcome = redecide(&mut tx, project, item_id, now).await?;
         let mut next = None;
-        if then_claim {
-            // The answer must not depend on the optional step: the claim runs in a savepoint,
-            // and if it fails the judgment is still recorded and the labeling page claims.
-            // Claims change no exported row, so the change stamp below still comes last (on
-            // PostgreSQL it holds the project's counter row until commit).
+        // Claims change no exported row, so the change stamp below still comes last (on
+        // PostgreSQL it holds the project's counter row until commit).
+        if then_claim && self.backend == Backend::Sqlite {
+            // A failed claim gives up the whole transaction and the caller records the answer
+            // again without it; a savepoint would cost two more statements under the write
+            // lock on every judgment, for a failure that only I/O errors can cause here.
+            next = claim_next(&mut tx, self.backend, project, annotator_id, now)
+                .await
+                .map_err(RecordError::Claim)?;
+        } else if then_claim {
+            // On PostgreSQL the claim can fail for reasons of its own (a lock timeout, a
+            // serialization error): a savepoint keeps the judgment.
             let conn: &mut sqlx::AnyConnection = &mut tx;
             let mut savepoint = sqlx::Connection::begin(conn).await?;
             match claim_next(&mut savepoint, self.backend, project, annotator_id, now).await {
@@ -336,6 +363,33 @@ impl Store {
         let n = reclaim_expired(&mut tx, project_id, now, None).await?;
         tx.commit().await?;
         Ok(n)
+    }
+}
+
+/// Why [`Store::record`] failed: recording the answer, or (on SQLite) the claim after it, which
+/// rolled the answer back with it.
+enum RecordError {
+    Store(StoreError),
+    Claim(StoreError),
+}
+
+impl RecordError {
+    fn into_store(self) -> StoreError {
+        match self {
+            RecordError::Store(e) | RecordError::Claim(e) => e,
+        }
+    }
+}
+
+impl From<StoreError> for RecordError {
+    fn from(e: StoreError) -> RecordError {
+        RecordError::Store(e)
+    }
+}
+
+impl From<sqlx::Error> for RecordError {
+    fn from(e: sqlx::Error) -> RecordError {
+        RecordError::Store(e.into())
     }
 }
 
