@@ -96,11 +96,16 @@ impl Store {
             return Ok(Some(lease));
         }
         drop(conn);
-        if self.backend == Backend::Postgres {
-            // In a transaction of its own, holding no other lock while it waits for the rows it
-            // frees: inside the claim's transaction (or a submit's) it closed deadlock cycles
-            // with submits whose own lease it was ending.
+        // On PostgreSQL expired leases are reclaimed in a transaction of their own, holding no
+        // other lock while it waits for the rows it frees (inside the claim's transaction, or
+        // a submit's, it closed deadlock cycles with submits whose own lease it was ending),
+        // and at most about once a second per project and process, as that is a transaction
+        // more; and again before answering that nothing is left.
+        let postgres = self.backend == Backend::Postgres;
+        let mut reclaimed = false;
+        if postgres && self.reclaim_due(project.id, now) {
             self.reclaim_expired_leases(project.id, now).await?;
+            reclaimed = true;
         }
         for attempt in 0..CLAIM_ATTEMPTS {
             if attempt > 0 {
@@ -124,6 +129,11 @@ impl Store {
                 }
                 Claim::Empty => {
                     tx.rollback().await?;
+                    if postgres && !reclaimed {
+                        self.reclaim_expired_leases(project.id, now).await?;
+                        reclaimed = true;
+                        continue;
+                    }
                     return Ok(None);
                 }
                 // Another transaction won the race for the item this snapshot saw: look again.
@@ -348,6 +358,23 @@ impl Store {
         end_lease(&mut tx, project.id, lease_id, annotator_id).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether this process should reclaim the project's expired leases before a claim at
+    /// `now`: not when it did less than a second before (or after: clocks of requests differ).
+    fn reclaim_due(&self, project_id: i64, now: i64) -> bool {
+        const EVERY_MS: i64 = 1000;
+        let mut last = self
+            .reclaims
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match last.get(&project_id) {
+            Some(&at) if (now - at).abs() < EVERY_MS => false,
+            _ => {
+                last.insert(project_id, now);
+                true
+            }
+        }
     }
 
     /// Returns the slots of expired leases to the pool; the number reclaimed.

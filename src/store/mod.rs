@@ -71,6 +71,9 @@ pub struct Store {
     backend: Backend,
     /// How long a SQLite writer waits for the write lock (see [`StoreOptions::busy_timeout`]).
     busy_timeout: Duration,
+    /// When this process last reclaimed each project's expired leases (PostgreSQL; see
+    /// [`Store::next_item`]).
+    reclaims: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -143,6 +146,7 @@ impl Store {
             pool,
             backend,
             busy_timeout: options.busy_timeout,
+            reclaims: Default::default(),
         })
     }
 
