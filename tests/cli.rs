@@ -1045,3 +1045,44 @@ fn exports_in_json_lines_and_snapshots_download_byte_for_byte() {
     let err = env.fails(&["export", "--project", "athlete-handles", "--snapshot", "v1"]);
     assert!(err.contains("already exists"), "{err}");
 }
+
+/// An export to a named pipe (or `/dev/null`) writes into it: renaming a finished temporary file
+/// over the path, as for regular files, would replace the pipe or device with a plain file.
+#[test]
+fn exports_to_a_named_pipe_write_into_it_and_leave_it_a_pipe() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = Env::new();
+    env.ok(&[
+        "project",
+        "create",
+        "--config",
+        &seed("athlete-handles.toml"),
+    ]);
+    env.ok(&[
+        "items",
+        "import",
+        "--project",
+        "athlete-handles",
+        &seed("athlete-handles-items.csv"),
+    ]);
+    let fifo = env.path("labels.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the pipe"))
+    };
+    let fifo_arg = fifo.to_str().expect("utf-8 path").to_owned();
+    env.ok(&["export", "--project", "athlete-handles", "--out", &fifo_arg]);
+    // Checked before joining the reader, which would wait forever on a replaced pipe.
+    let kind = std::fs::metadata(&fifo).expect("still there").file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
+    assert!(!env.path("labels.fifo.partial").exists());
+    let through_pipe = reader.join().expect("reader");
+    let to_stdout = env.ok(&["export", "--project", "athlete-handles", "--out", "-"]);
+    assert_eq!(through_pipe, to_stdout);
+    assert!(
+        through_pipe.starts_with("item_id,status,label"),
+        "{through_pipe}"
+    );
+}

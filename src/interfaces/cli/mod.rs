@@ -661,7 +661,9 @@ fn read_password() -> Result<String> {
 }
 
 /// A file written under a temporary name and renamed into place once complete, so a failed
-/// export never leaves a truncated file where a pipeline expects a good one.
+/// export never leaves a truncated file where a pipeline expects a good one. Paths that are not
+/// regular files (`/dev/null`, a named pipe, `/dev/stdout`) are written directly: renaming over
+/// them would replace the device or pipe with a plain file.
 struct Output {
     path: Option<PathBuf>,
     tmp: Option<PathBuf>,
@@ -675,6 +677,17 @@ impl Output {
                 path: None,
                 tmp: None,
                 writer: Box::new(BufWriter::new(std::io::stdout())),
+            });
+        }
+        if std::fs::metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            return Ok(Output {
+                path: None,
+                tmp: None,
+                writer: Box::new(BufWriter::with_capacity(1 << 16, file)),
             });
         }
         let mut tmp = path.as_os_str().to_owned();
