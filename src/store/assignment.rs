@@ -8,7 +8,7 @@
 //!   out (`CHECK (judgment_count + lease_count <= capacity)`, the claim's `WHERE`);
 //! - an expired lease's slot returns to the pool exactly once (`DELETE … RETURNING`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use sqlx::{Any, Row, Transaction};
 
@@ -657,38 +657,19 @@ async fn redecide(
 /// waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 … up to 100 ms between retries, long
 /// after the lock was freed, while luckier writers barge past: with five annotators labeling at
 /// once the slowest 1% of requests waited over 100 ms and some a second (see
-/// docs/benchmarks.md). Queueing here first, in order (a fair async mutex per connection pool),
-/// hands the lock on as soon as the previous writer is done. Other writers (imports, logins,
-/// owner pages) still meet the busy handler, as before. A turn is held only around one
+/// docs/benchmarks.md). Queueing here first, in order (a fair async mutex per store, shared by
+/// its clones), hands the lock on as soon as the previous writer is done. Other writers
+/// (imports, logins, owner pages) still meet the busy handler, as before. A turn is held only around one
 /// transaction and never waits for another turn, so it cannot deadlock.
 async fn sqlite_turn(
     store: &Store,
 ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
-    use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
-
-    type Gate = tokio::sync::Mutex<()>;
-    static GATES: LazyLock<Mutex<HashMap<usize, Weak<Gate>>>> = LazyLock::new(Default::default);
-
     if store.backend != Backend::Sqlite {
         return Ok(None);
     }
-    // The pool's options live as long as the pool, so their address names the pool.
-    let key = std::ptr::from_ref(store.pool.options()) as usize;
-    let gate = {
-        let mut gates = GATES.lock().unwrap_or_else(PoisonError::into_inner);
-        gates.retain(|_, gate| gate.strong_count() > 0);
-        match gates.get(&key).and_then(Weak::upgrade) {
-            Some(gate) => gate,
-            None => {
-                let gate = Arc::new(Gate::new(()));
-                gates.insert(key, Arc::downgrade(&gate));
-                gate
-            }
-        }
-    };
     // A turn waits no longer than SQLite's own busy timeout would (a long import holds the
     // write lock outside the queue).
-    match tokio::time::timeout(store.busy_timeout, gate.lock_owned()).await {
+    match tokio::time::timeout(store.busy_timeout, store.write_turn.clone().lock_owned()).await {
         Ok(guard) => Ok(Some(guard)),
         Err(_) => Err(StoreError::Conflict(
             "the database is busy with a long write (an import or a settings change); \

@@ -71,6 +71,9 @@ pub struct Store {
     backend: Backend,
     /// How long a SQLite writer waits for the write lock (see [`StoreOptions::busy_timeout`]).
     busy_timeout: Duration,
+    /// The queue for SQLite's write lock that the labeling transactions wait in (see
+    /// `assignment::sqlite_turn`); one per database handle, shared by its clones.
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// When this process last reclaimed each project's expired leases (PostgreSQL; see
     /// [`Store::next_item`]).
     reclaims: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
@@ -146,6 +149,7 @@ impl Store {
             pool,
             backend,
             busy_timeout: options.busy_timeout,
+            write_turn: Default::default(),
             reclaims: Default::default(),
         })
     }
