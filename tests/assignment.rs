@@ -688,3 +688,33 @@ async fn a_failing_claim_keeps_the_submitted_answer() {
         db.finish().await;
     }
 }
+
+/// The labeling routes' one-query check: a member gets the project, anyone else nothing, and
+/// an unknown slug is not found.
+#[tokio::test]
+async fn project_for_member_answers_members_only() {
+    for (backend, db) in TestDb::all().await {
+        let s = &db.store;
+        let p = db.project(&config(2, 3, "early")).await;
+        let (member, outsider) = (annotator(s, 1).await, annotator(s, 2).await);
+        s.add_member(p.id, member).await.unwrap();
+        assert_eq!(
+            s.project_for_member(p.slug(), member).await.unwrap(),
+            Some(p.clone()),
+            "{backend}"
+        );
+        assert_eq!(
+            s.project_for_member(p.slug(), outsider).await.unwrap(),
+            None,
+            "{backend}"
+        );
+        assert!(
+            matches!(
+                s.project_for_member("nope", member).await,
+                Err(StoreError::NotFound { .. })
+            ),
+            "{backend}"
+        );
+        db.finish().await;
+    }
+}

@@ -148,7 +148,7 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT ",
             project_columns!(),
-            ", EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = projects.id \
+            ", (SELECT m.user_id FROM project_members m WHERE m.project_id = projects.id \
              AND m.user_id = $2) AS member FROM projects WHERE slug = $1"
         ))
         .bind(slug)
@@ -156,12 +156,8 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
-        // SQLite answers EXISTS with an integer, PostgreSQL with a boolean.
-        let member = match row.try_get::<bool, _>("member") {
-            Ok(b) => b,
-            Err(_) => row.try_get::<i64, _>("member")? != 0,
-        };
-        if member {
+        let member: Option<i64> = row.try_get("member")?;
+        if member.is_some() {
             project_from_row(&row).map(Some)
         } else {
             Ok(None)
