@@ -47,6 +47,9 @@ macro_rules! paged {
 /// Items per export page at most.
 const MAX_PAGE_ITEMS: i64 = 1000;
 
+/// Items on an export's first page, before its items' size is known.
+const FIRST_PAGE_ITEMS: i64 = 100;
+
 /// About how many bytes an export page should hold: pages of large items (long input fields)
 /// hold fewer of them, so memory stays bounded by bytes, not only by items.
 const PAGE_BYTES: usize = 1 << 20;
@@ -76,8 +79,8 @@ macro_rules! packed_item {
 
 /// A page of items, packed into one text by the database. One row per item costs a hand-off
 /// between sqlx's SQLite thread and the export's task per item, which capped the labels export
-/// near 10–20 MB/s; a page costs one per thousand items (fewer when items are large). Texts go by length rather than as JSON
-/// strings, so neither side escapes or unescapes them. SQLite concatenates in the subquery's
+/// near 10–20 MB/s; a page costs one per thousand items (fewer when items are large). Texts go
+/// by length rather than as JSON strings, so neither side escapes or unescapes them. SQLite concatenates in the subquery's
 /// order; [`parse_item_page`] restores id order should that ever change.
 const ITEM_PAGES_SQLITE: [&str; 4] = paged!(
     concat!(
@@ -364,7 +367,7 @@ impl ExportSnapshot {
             Backend::Sqlite => &ITEM_PAGES_SQLITE,
             Backend::Postgres => &ITEM_PAGES_POSTGRES,
         };
-        let (mut after, mut limit) = (0, 100);
+        let (mut after, mut limit) = (0, FIRST_PAGE_ITEMS);
         loop {
             let packed: Option<String> = filter
                 .page_query(variants, after, limit, project_id)
@@ -403,7 +406,7 @@ impl ExportSnapshot {
             Backend::Postgres => &JUDGMENT_PAGES_POSTGRES,
         };
         let mut names: HashMap<i64, String> = HashMap::new();
-        let (mut after, mut limit) = (0, 100);
+        let (mut after, mut limit) = (0, FIRST_PAGE_ITEMS);
         loop {
             let row = filter
                 .page_query(variants, after, limit, project_id)

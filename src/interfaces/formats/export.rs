@@ -234,6 +234,22 @@ impl<'a> ExportOut<'a> {
         self.drain(CHUNK_BYTES).await
     }
 
+    /// After a row that `w` (writing into this output's buffer) wrote: hands on a chunk once
+    /// one is full.
+    async fn row_written(&mut self, w: &mut csv::Writer<SharedBuf>) -> std::io::Result<()> {
+        if self.pending() >= CHUNK_BYTES {
+            w.flush()?;
+            self.drain(CHUNK_BYTES).await?;
+        }
+        Ok(())
+    }
+
+    /// [`ExportOut::finish`] for a file written through `w`.
+    async fn finish_rows(&mut self, w: &mut csv::Writer<SharedBuf>) -> std::io::Result<()> {
+        w.flush()?;
+        self.finish().await
+    }
+
     /// Hands on everything still buffered; call once at the end.
     pub async fn finish(&mut self) -> std::io::Result<()> {
         self.drain(1).await?;
@@ -483,14 +499,10 @@ pub async fn write_labels(
                     }
                 }
                 progress.advance(1);
-                if out.pending() >= CHUNK_BYTES {
-                    w.flush()?;
-                    out.drain(CHUNK_BYTES).await?;
-                }
+                out.row_written(&mut w).await?;
             }
         }
-        w.flush()?;
-        out.finish().await?;
+        out.finish_rows(&mut w).await?;
         Ok(pass)
     };
     let ((), pass) = tokio::try_join!(produce, consume)?;
@@ -661,14 +673,10 @@ pub async fn write_judgments(
                 }
                 n += 1;
                 progress.advance(1);
-                if out.pending() >= CHUNK_BYTES {
-                    w.flush()?;
-                    out.drain(CHUNK_BYTES).await?;
-                }
+                out.row_written(&mut w).await?;
             }
         }
-        w.flush()?;
-        out.finish().await?;
+        out.finish_rows(&mut w).await?;
         Ok(n)
     };
     let ((), n) = tokio::try_join!(produce, consume)?;
