@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::changes::stamp_changes;
-use super::reconfigure::check_config_version;
+use super::project_lock::check_config_version;
 use super::{Project, Store, StoreError};
 use crate::domain::Tally;
 

@@ -8,15 +8,14 @@
 //!   out (`CHECK (judgment_count + lease_count <= capacity)`, the claim's `WHERE`);
 //! - an expired lease's slot returns to the pool exactly once (`DELETE … RETURNING`).
 
-use std::collections::BTreeMap;
-
 use sqlx::{Any, Row, Transaction};
 
 use super::changes::stamp_changes;
+use super::outcomes::{redecide, return_slots};
+use super::project_lock::{check_config_version, lock_project_shared};
 use super::projects::Project;
-use super::reconfigure::{check_config_version, lock_project_shared};
 use super::{Backend, Store, StoreError};
-use crate::domain::{Outcome, Tally};
+use crate::domain::Outcome;
 
 /// An annotator's reservation of one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -552,27 +551,6 @@ async fn reclaim_expired(
     Ok(items.len() as u64)
 }
 
-/// Gives the items back the slots of leases just deleted (`items` has an item's id once per
-/// deleted lease).
-pub(crate) async fn return_slots(
-    tx: &mut sqlx::AnyConnection,
-    items: &[i64],
-) -> Result<(), StoreError> {
-    // In id order, so that transactions returning overlapping slots lock items in one order.
-    let mut per_item: BTreeMap<i64, i64> = BTreeMap::new();
-    for id in items {
-        *per_item.entry(*id).or_default() += 1;
-    }
-    for (id, n) in per_item {
-        sqlx::query("UPDATE items SET lease_count = lease_count - $1 WHERE id = $2")
-            .bind(n)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
-}
-
 async fn current_lease(
     conn: &mut sqlx::AnyConnection,
     project_id: i64,
@@ -615,39 +593,6 @@ async fn any_eligible(
         .fetch_optional(&mut *tx)
         .await?;
     Ok(found.is_some())
-}
-
-/// Recomputes and stores one item's tally and outcome from all its judgments.
-async fn redecide(
-    tx: &mut Transaction<'static, Any>,
-    project: &Project,
-    item_id: i64,
-    now: i64,
-) -> Result<Outcome, StoreError> {
-    let answers: Vec<String> =
-        sqlx::query_scalar("SELECT normalized FROM judgments WHERE item_id = $1")
-            .bind(item_id)
-            .fetch_all(&mut **tx)
-            .await?;
-    let tally = Tally::from_answers(answers.iter().map(String::as_str));
-    let outcome = project.rule().decide(&tally);
-    sqlx::query(
-        "UPDATE items SET \
-         status = CASE WHEN status = 'adjudicated' THEN status ELSE $1 END, \
-         label = CASE WHEN status = 'adjudicated' THEN label ELSE $2 END, \
-         votes = $3, answers = $4, judgment_count = $5, updated_at = $6, change_seq = -1 \
-         WHERE id = $7",
-    )
-    .bind(outcome.status().as_str())
-    .bind(outcome.label().map(str::to_owned))
-    .bind(i64::from(tally.top().map_or(0, |(_, v)| v)))
-    .bind(tally.to_json())
-    .bind(i64::from(tally.total()))
-    .bind(now)
-    .bind(item_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(outcome)
 }
 
 /// A turn at SQLite's write lock for this module's transactions; `None` on PostgreSQL, where

@@ -7,8 +7,10 @@ use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::changes::stamp_changes;
+use super::outcomes::update_outcomes;
+use super::progress::Progress;
+use super::project_lock::check_config_version;
 use super::projects::Project;
-use super::reconfigure::check_config_version;
 use super::{Backend, MAX_BINDS, Store, StoreError, multi_row_sql, now_ms, push_list};
 use crate::domain::Tally;
 
@@ -134,16 +136,6 @@ pub struct ImportSummary {
     /// Rows the source marked as rejected (Mechanical Turk `AssignmentStatus = Rejected`).
     pub skipped_rejected: u64,
 }
-
-/// Reports progress of long imports; the CLI draws a bar, everything else ignores it.
-pub trait Progress: Sync {
-    fn phase(&self, _name: &str, _total: u64) {}
-    fn advance(&self, _by: u64) {}
-}
-
-/// Ignores progress.
-pub struct NoProgress;
-impl Progress for NoProgress {}
 
 /// The id of an item imported without an `item_id` column: a digest of its fields, so that
 /// importing the same file again finds the same items instead of duplicating them.
@@ -704,67 +696,6 @@ async fn add_project_fields(
             .execute(&mut **tx)
             .await?;
         position += 1;
-    }
-    Ok(())
-}
-
-/// Writes each item's tally and outcome in multi-row `UPDATE … FROM (VALUES …)` statements.
-pub(crate) async fn update_outcomes(
-    tx: &mut Transaction<'static, Any>,
-    project: &Project,
-    updates: &[(i64, Tally)],
-    now: i64,
-    progress: &dyn Progress,
-) -> Result<(), StoreError> {
-    const COLS: usize = 6;
-    let backend = Backend::of(tx);
-    for chunk in updates.chunks((MAX_BINDS / COLS).min(2000)) {
-        let mut sql = String::from(
-            "UPDATE items SET \
-             status = CASE WHEN items.status = 'adjudicated' THEN items.status ELSE v.column2 END, \
-             label = CASE WHEN items.status = 'adjudicated' THEN items.label ELSE v.column3 END, \
-             votes = v.column4, answers = v.column5, judgment_count = v.column6, change_seq = -1, \
-             updated_at = ",
-        );
-        backend.push_param(&mut sql, 1);
-        sql.push_str(" FROM (VALUES ");
-        for r in 0..chunk.len() {
-            if r > 0 {
-                sql.push_str(", ");
-            }
-            let b = 2 + r * COLS;
-            // PostgreSQL types untyped VALUES parameters as text: cast the numbers.
-            for (c, cast) in [true, false, false, true, false, true]
-                .into_iter()
-                .enumerate()
-            {
-                sql.push_str(match (c, cast) {
-                    (0, true) => "(CAST(",
-                    (0, false) => "(",
-                    (_, true) => ", CAST(",
-                    (_, false) => ", ",
-                });
-                backend.push_param(&mut sql, b + c);
-                if cast {
-                    sql.push_str(" AS BIGINT)");
-                }
-            }
-            sql.push(')');
-        }
-        sql.push_str(") AS v WHERE items.id = v.column1");
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
-        for (id, tally) in chunk {
-            let outcome = project.rule().decide(tally);
-            q = q
-                .bind(*id)
-                .bind(outcome.status().as_str())
-                .bind(outcome.label().map(str::to_owned))
-                .bind(i64::from(tally.top().map_or(0, |(_, v)| v)))
-                .bind(tally.to_json())
-                .bind(i64::from(tally.total()));
-        }
-        q.execute(&mut **tx).await?;
-        progress.advance(chunk.len() as u64);
     }
     Ok(())
 }

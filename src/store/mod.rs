@@ -11,6 +11,9 @@ mod export;
 mod import;
 mod logins;
 mod members;
+mod outcomes;
+mod progress;
+mod project_lock;
 mod projects;
 mod reconfigure;
 mod snapshots;
@@ -28,10 +31,10 @@ pub use assignment::{Lease, SubmitReceipt};
 pub use error::StoreError;
 pub use export::{ExportRow, ExportSnapshot, ItemFilter, ItemJudgments, JudgmentExportRow};
 pub use import::{
-    BatchItem, ImportSummary, ItemRecord, JudgmentBatch, JudgmentRecord, NoProgress, Progress,
-    derived_item_id,
+    BatchItem, ImportSummary, ItemRecord, JudgmentBatch, JudgmentRecord, derived_item_id,
 };
 pub use members::MemberProject;
+pub use progress::{NoProgress, Progress};
 pub use projects::{Project, ProjectCounts};
 pub use reconfigure::ReconfigureSummary;
 pub use snapshots::{SnapshotRecord, valid_snapshot_name};

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use sqlx::any::Any;
 use sqlx::{AssertSqlSafe, Row, Transaction};
 
-use super::assignment::return_slots;
 use super::changes::stamp_changes;
-use super::import::{NoProgress, update_outcomes};
+use super::outcomes::{return_slots, update_outcomes};
+use super::progress::NoProgress;
 use super::projects::{Project, ProjectCounts, counts};
 use super::{Backend, MAX_BINDS, Store, StoreError};
 use crate::domain::{ProjectConfig, Tally};
@@ -126,52 +126,6 @@ impl Store {
         tx.commit().await?;
         Ok((updated, summary))
     }
-}
-
-/// Fails with a [`StoreError::Conflict`] when the project's answer schema or quorum rule changed
-/// since `project` was read. Writers that normalise answers or decide outcomes call it first in
-/// their transaction; on PostgreSQL it holds a share lock on the project row until commit, so
-/// a reconfiguration waits for them and they wait for it.
-pub(crate) async fn check_config_version(
-    tx: &mut Transaction<'static, Any>,
-    project: &Project,
-) -> Result<(), StoreError> {
-    let sql = match Backend::of(tx) {
-        Backend::Sqlite => "SELECT config_version FROM projects WHERE id = $1",
-        Backend::Postgres => "SELECT config_version FROM projects WHERE id = $1 FOR SHARE",
-    };
-    let version: Option<i64> = sqlx::query_scalar(sql)
-        .bind(project.id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    match version {
-        Some(v) if v == project.config_version => Ok(()),
-        Some(_) => Err(StoreError::Conflict(
-            "the project's answer schema or quorum rule changed meanwhile; nothing was recorded, \
-             please try again"
-                .into(),
-        )),
-        None => Err(StoreError::not_found(format!(
-            "project {:?}",
-            project.slug()
-        ))),
-    }
-}
-
-/// Holds a share lock on the project row until commit (PostgreSQL; on SQLite every write
-/// transaction is already exclusive). Writers that add leases take it first, so a
-/// reconfiguration never runs between their capacity check and their insert.
-pub(crate) async fn lock_project_shared(
-    tx: &mut Transaction<'static, Any>,
-    project_id: i64,
-) -> Result<(), StoreError> {
-    if Backend::of(tx) == Backend::Postgres {
-        sqlx::query("SELECT id FROM projects WHERE id = $1 FOR SHARE")
-            .bind(project_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Re-normalises every judgment and adjudicated label under the new answer schema; refuses the
