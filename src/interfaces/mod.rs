@@ -3,5 +3,7 @@
 pub mod api;
 pub mod cli;
 pub mod formats;
+pub mod http;
+pub mod server;
 pub mod tokens;
 pub mod web;

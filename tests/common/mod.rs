@@ -159,11 +159,11 @@ fn replace_db(url: &str, name: &str) -> String {
 #[allow(unused_macros)]
 macro_rules! test_app {
     ($store:expr) => {{
-        let state = quorum::interfaces::web::AppState {
+        let state = quorum::interfaces::http::AppState {
             store: $store.clone(),
             demo: false,
         };
-        let config = quorum::interfaces::web::WebConfig {
+        let config = quorum::interfaces::http::WebConfig {
             session_key: actix_web::cookie::Key::generate(),
             secure_cookies: false,
             demo: false,
@@ -171,8 +171,8 @@ macro_rules! test_app {
         actix_web::test::init_service(
             actix_web::App::new()
                 .app_data(actix_web::web::Data::new(state))
-                .wrap(quorum::interfaces::web::session_middleware(&config))
-                .configure(quorum::interfaces::web::configure),
+                .wrap(quorum::interfaces::server::session_middleware(&config))
+                .configure(quorum::interfaces::server::configure),
         )
         .await
     }};

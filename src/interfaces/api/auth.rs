@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use super::error::ApiError;
-use crate::interfaces::web::AppState;
+use crate::interfaces::http::AppState;
 use crate::store::{ApiToken, Project, Role, User, now_ms};
 
 /// An authenticated API caller.

@@ -11,8 +11,8 @@ use super::error::{ApiError, ErrorBody};
 use crate::domain::{AnswerSpec, Status};
 use crate::interfaces::formats::export::{self, Cells};
 use crate::interfaces::formats::import_csv;
-use crate::interfaces::web::AppState;
-use crate::interfaces::web::exports::{self as http_exports, ExportFile};
+use crate::interfaces::http::AppState;
+use crate::interfaces::http::exports::{self as http_exports, ExportFile};
 use crate::store::{ItemFilter, NoProgress, Project};
 
 /// Largest items body the API accepts, as in the browser.

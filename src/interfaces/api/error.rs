@@ -91,11 +91,11 @@ impl From<ExportError> for ApiError {
     }
 }
 
-impl From<crate::interfaces::web::exports::PrepareError> for ApiError {
-    fn from(e: crate::interfaces::web::exports::PrepareError) -> ApiError {
+impl From<crate::interfaces::http::exports::PrepareError> for ApiError {
+    fn from(e: crate::interfaces::http::exports::PrepareError) -> ApiError {
         match e {
-            crate::interfaces::web::exports::PrepareError::Busy => ApiError::Busy(e.to_string()),
-            crate::interfaces::web::exports::PrepareError::Store(s) => s.into(),
+            crate::interfaces::http::exports::PrepareError::Busy => ApiError::Busy(e.to_string()),
+            crate::interfaces::http::exports::PrepareError::Store(s) => s.into(),
         }
     }
 }

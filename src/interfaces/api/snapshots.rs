@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use super::auth::{Caller, Need};
 use super::error::{ApiError, ErrorBody};
 use crate::interfaces::formats::snapshot::{self, Manifest, SNAPSHOT_FILES};
-use crate::interfaces::web::AppState;
-use crate::interfaces::web::exports::ExportFile;
+use crate::interfaces::http::AppState;
+use crate::interfaces::http::exports::ExportFile;
 use crate::store::now_ms;
 
 /// Options of a new snapshot.

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::auth::{Caller, Need};
 use super::error::{ApiError, ErrorBody};
 use crate::interfaces::formats::export::format_timestamp;
-use crate::interfaces::web::AppState;
+use crate::interfaces::http::AppState;
 use crate::store::now_ms;
 
 /// An item leased to the caller.

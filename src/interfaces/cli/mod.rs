@@ -578,9 +578,9 @@ async fn serve(store: &Store, settings: &Settings, demo: bool) -> Result<()> {
     let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     println!("Quorum is serving on http://{addr}/  (Ctrl-C to stop)");
-    crate::interfaces::web::serve(
+    crate::interfaces::server::serve(
         store.clone(),
-        crate::interfaces::web::WebConfig {
+        crate::interfaces::http::WebConfig {
             session_key,
             secure_cookies: settings.secure_cookies,
             demo,

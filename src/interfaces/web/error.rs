@@ -39,11 +39,11 @@ impl From<StoreError> for WebError {
     }
 }
 
-impl From<super::exports::PrepareError> for WebError {
-    fn from(e: super::exports::PrepareError) -> WebError {
+impl From<crate::interfaces::http::exports::PrepareError> for WebError {
+    fn from(e: crate::interfaces::http::exports::PrepareError) -> WebError {
         match e {
-            super::exports::PrepareError::Busy => WebError::Busy(e.to_string()),
-            super::exports::PrepareError::Store(s) => s.into(),
+            crate::interfaces::http::exports::PrepareError::Busy => WebError::Busy(e.to_string()),
+            crate::interfaces::http::exports::PrepareError::Store(s) => s.into(),
         }
     }
 }

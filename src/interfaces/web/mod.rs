@@ -5,45 +5,19 @@ mod admin;
 mod annotate;
 mod auth;
 mod error;
-pub mod exports;
 mod markdown;
 mod owner;
 mod settings;
 mod tokens;
 
-use std::net::TcpListener;
+use actix_web::{HttpResponse, web};
 
-use actix_session::SessionMiddleware;
-use actix_session::storage::CookieSessionStore;
-use actix_web::cookie::{Key, SameSite};
-use actix_web::{App, HttpResponse, HttpServer, web};
-
-use crate::store::Store;
-
+pub use crate::interfaces::http::AppState;
 pub use auth::{MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS};
 pub use error::WebError;
 pub use owner::MAX_UPLOAD_BYTES;
 
-/// Settings of the web server.
-#[derive(Clone)]
-pub struct WebConfig {
-    /// Secret that signs and encrypts session cookies; shared by every instance behind one
-    /// load balancer so sessions survive a switch of instance.
-    pub session_key: Key,
-    /// Mark the session cookie `Secure` (serve over HTTPS).
-    pub secure_cookies: bool,
-    /// Show the demo banner.
-    pub demo: bool,
-}
-
-/// Shared state of every request.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub demo: bool,
-}
-
-/// Routes, shared by the server and the tests.
+/// The browser app's routes; [`crate::interfaces::server`] mounts them beside the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         actix_multipart::form::MultipartFormConfig::default()
@@ -59,10 +33,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 }
             }),
     )
-    .configure(crate::interfaces::api::configure)
-    .route("/healthz", web::get().to(healthz))
-    .route("/static/app.css", web::get().to(stylesheet))
-    .route("/static/label.js", web::get().to(label_script))
     .route("/login", web::get().to(auth::login_page))
     .route("/login", web::post().to(auth::login))
     .route("/logout", web::post().to(auth::logout))
@@ -96,93 +66,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/tokens", web::get().to(tokens::list))
     .route("/tokens", web::post().to(tokens::create))
-    .route("/tokens/{id}/revoke", web::post().to(tokens::revoke))
-    .default_service(web::to(not_found));
+    .route("/tokens/{id}/revoke", web::post().to(tokens::revoke));
 }
 
-/// The session middleware with the cookie settings Quorum promises: HttpOnly, SameSite=Lax,
-/// Secure when configured.
-pub fn session_middleware(config: &WebConfig) -> SessionMiddleware<CookieSessionStore> {
-    SessionMiddleware::builder(CookieSessionStore::default(), config.session_key.clone())
-        .cookie_name("quorum_session".to_owned())
-        .cookie_http_only(true)
-        .cookie_same_site(SameSite::Lax)
-        .cookie_secure(config.secure_cookies)
-        .build()
-}
-
-/// Logs every request when it ends: method, route, path, status, latency (the span's
-/// `time.busy` + `time.idle`), request id, and the user id once the handler knows the user.
-pub fn request_logger() -> tracing_actix_web::TracingLogger<RequestSpan> {
-    tracing_actix_web::TracingLogger::new()
-}
-
-/// The root span of each request: tracing-actix-web's fields plus `user_id`, recorded by
-/// `auth::current_user` and at login; empty for anonymous requests.
-pub struct RequestSpan;
-
-impl tracing_actix_web::RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        tracing_actix_web::root_span!(request, user_id = tracing::field::Empty)
-    }
-
-    fn on_request_end<B: actix_web::body::MessageBody>(
-        span: tracing::Span,
-        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
-    ) {
-        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
-    }
-}
-
-/// Serves the app on `listener` until SIGINT/SIGTERM, finishing in-flight requests.
-pub async fn serve(store: Store, config: WebConfig, listener: TcpListener) -> std::io::Result<()> {
-    let state = AppState {
-        store,
-        demo: config.demo,
-    };
-    HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .wrap(session_middleware(&config))
-            // Wrapped last, so outermost: the request's span exists while the session
-            // middleware and the handler run.
-            .wrap(request_logger())
-            .configure(configure)
-    })
-    .shutdown_timeout(30)
-    .listen(listener)?
-    .run()
-    .await
-}
-
-async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    match sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(state.store.pool())
-        .await
-    {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
-            HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({"status": "unavailable", "database": "unreachable"}))
-        }
-    }
-}
-
-async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header(("Cache-Control", "public, max-age=3600"))
-        .body(include_str!("../../../static/app.css"))
-}
-
-async fn label_script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header(("Cache-Control", "public, max-age=3600"))
-        .body(include_str!("../../../static/label.js"))
-}
-
-async fn not_found() -> Result<HttpResponse, WebError> {
+/// The answer for a path no route serves, as a page.
+pub async fn not_found() -> Result<HttpResponse, WebError> {
     Err(WebError::NotFound)
 }

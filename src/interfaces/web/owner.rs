@@ -8,11 +8,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::auth::{check_csrf, csrf_token, current_user, html, redirect, set_flash, take_flash};
-use super::exports::{self, ExportFile};
 use super::{AppState, WebError};
 use crate::domain::chart::{Bar, bar_chart};
 use crate::domain::consensus_stats::median_seconds_per_item;
 use crate::interfaces::formats::export::{self, Cells, ProjectStats};
+use crate::interfaces::http::exports::{self, ExportFile};
 use crate::store::{ItemFilter, NoProgress, Project, Role, User, now_ms};
 
 /// A project the user may manage: its owner, or an admin. Others get a 404, so slugs of other
