@@ -1477,3 +1477,96 @@ async fn users_revoke_their_own_tokens_and_nobody_elses() {
     assert!(s.authenticate_token(&hash, 2).await.unwrap().is_none());
     db.finish().await;
 }
+
+/// Every kind of response carries the security headers, from one middleware: a page, a
+/// redirect, a form error, a 404 page, the API (JSON, its 404, an auth error), static files
+/// and health.
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    for (backend, db) in TestDb::all().await {
+        let app = test_app!(db.store);
+        let requests = [
+            ("GET", "/login", 200, true),
+            ("GET", "/", 303, true),
+            ("POST", "/logout", 403, true),
+            ("GET", "/no/such/page", 404, true),
+            ("GET", "/api/v1/openapi.json", 200, true),
+            ("GET", "/api/v1/projects", 401, true),
+            ("GET", "/api/v1/nope", 404, true),
+            ("GET", "/healthz", 200, true),
+            ("GET", "/static/app.css", 200, false),
+            ("GET", "/static/label.js", 200, false),
+        ];
+        for (method, path, status, no_store) in requests {
+            let req = if method == "GET" {
+                test::TestRequest::get()
+            } else {
+                test::TestRequest::post().set_form([("csrf", "x")])
+            };
+            let resp = test::call_service(&app, req.uri(path).to_request()).await;
+            assert_eq!(resp.status().as_u16(), status, "{backend} {method} {path}");
+            let h = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+                    .unwrap_or_default()
+            };
+            let csp = h("content-security-policy");
+            for directive in [
+                "default-src 'self'",
+                "script-src 'self'",
+                "frame-ancestors 'none'",
+                "form-action 'self'",
+                "base-uri 'none'",
+                "object-src 'none'",
+            ] {
+                assert!(csp.contains(directive), "{backend} {path}: CSP {csp:?}");
+            }
+            assert!(!csp.contains("unsafe-inline"), "{backend} {path}");
+            assert_eq!(h("x-content-type-options"), "nosniff", "{backend} {path}");
+            assert_eq!(h("referrer-policy"), "same-origin", "{backend} {path}");
+            assert_eq!(h("x-frame-options"), "DENY", "{backend} {path}");
+            assert_eq!(
+                h("cross-origin-opener-policy"),
+                "same-origin",
+                "{backend} {path}"
+            );
+            assert_eq!(
+                h("strict-transport-security"),
+                "",
+                "no HSTS over plain HTTP"
+            );
+            if no_store {
+                assert_eq!(h("cache-control"), "no-store", "{backend} {path}");
+            } else {
+                assert!(h("cache-control").starts_with("public"), "{backend} {path}");
+            }
+        }
+        db.finish().await;
+    }
+}
+
+/// Deployments with secure cookies (HTTPS) also send Strict-Transport-Security.
+#[actix_web::test]
+async fn secure_deployments_send_hsts() {
+    let db = TestDb::sqlite().await;
+    let state = quorum::interfaces::http::AppState {
+        store: db.store.clone(),
+        demo: false,
+    };
+    let config = quorum::interfaces::http::WebConfig {
+        session_key: actix_web::cookie::Key::generate(),
+        secure_cookies: true,
+        demo: false,
+    };
+    let app = test::init_service(quorum::interfaces::server::app(state, &config)).await;
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/login").to_request()).await;
+    assert_eq!(
+        resp.headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
+        Some(quorum::interfaces::http::headers::STRICT_TRANSPORT_SECURITY)
+    );
+    db.finish().await;
+}

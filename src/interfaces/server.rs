@@ -7,8 +7,10 @@ use std::net::TcpListener;
 use actix_session::SessionMiddleware;
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::SameSite;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
+use crate::interfaces::http::headers::security_headers;
 use crate::interfaces::http::{AppState, WebConfig};
 use crate::interfaces::{api, web as pages};
 use crate::store::Store;
@@ -58,25 +60,43 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
     }
 }
 
+/// The whole app, middleware included, exactly as [`serve`] runs it; the tests drive this too.
+pub fn app(
+    state: AppState,
+    config: &WebConfig,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    > + use<>,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .wrap(session_middleware(config))
+        // Outside the session middleware, so its own answers carry the headers too.
+        .wrap(security_headers(config.secure_cookies))
+        // Wrapped last, so outermost: the request's span exists while the session
+        // middleware and the handler run.
+        // middleware and the handler run. `Compat` boxes its streamed body, so the app answers
+        // with plain `ServiceResponse`s, the same type in the server and in the tests.
+        .wrap(actix_web::middleware::Compat::new(request_logger()))
+        .configure(configure)
+}
+
 /// Serves the app on `listener` until SIGINT/SIGTERM, finishing in-flight requests.
 pub async fn serve(store: Store, config: WebConfig, listener: TcpListener) -> std::io::Result<()> {
     let state = AppState {
         store,
         demo: config.demo,
     };
-    HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .wrap(session_middleware(&config))
-            // Wrapped last, so outermost: the request's span exists while the session
-            // middleware and the handler run.
-            .wrap(request_logger())
-            .configure(configure)
-    })
-    .shutdown_timeout(30)
-    .listen(listener)?
-    .run()
-    .await
+    HttpServer::new(move || app(state.clone(), &config))
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run()
+        .await
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {

@@ -168,13 +168,7 @@ macro_rules! test_app {
             secure_cookies: false,
             demo: false,
         };
-        actix_web::test::init_service(
-            actix_web::App::new()
-                .app_data(actix_web::web::Data::new(state))
-                .wrap(quorum::interfaces::server::session_middleware(&config))
-                .configure(quorum::interfaces::server::configure),
-        )
-        .await
+        actix_web::test::init_service(quorum::interfaces::server::app(state, &config)).await
     }};
 }
 

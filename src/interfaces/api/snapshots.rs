@@ -204,10 +204,8 @@ pub async fn download(
     Ok(HttpResponse::Ok()
         .content_type(kind.content_type())
         .insert_header((header::ETAG, etag))
-        .insert_header((
-            header::CACHE_CONTROL,
-            "private, max-age=31536000, immutable",
-        ))
+        // Immutable, but project data: revalidate by ETag rather than keep a copy.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_LENGTH, entry.bytes.to_string()))
         .streaming(body))
 }

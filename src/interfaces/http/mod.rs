@@ -3,6 +3,7 @@
 //! [`super::api`] owns it, so they depend on it and never on each other.
 
 pub mod exports;
+pub mod headers;
 
 use actix_web::cookie::Key;
 
