@@ -144,6 +144,7 @@ test('annotator labels with the keyboard; owner sees it on the dashboard and in 
     }, { once: true });
     const pageErrors = [];
     const consoleErrors = [];
+    const cspViolations = [];
     try {
       server = startServer(`sqlite://${path.join(tmp, 'demo.db')}`);
       const base = await server.ready;
@@ -163,7 +164,13 @@ test('annotator labels with the keyboard; owner sees it on the dashboard and in 
       page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
       page.on('console', (m) => {
         if (m.type() === 'error') consoleErrors.push(`${page.url()}: ${m.text()} ${m.location()?.url ?? ''}`.trim());
+        // Chromium reports every blocked script, style or frame on the console.
+        if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
       });
+      // The policy is on for this run: the first page carries it.
+      const first = await page.request.get(new URL('/login', base).href);
+      assert.match(first.headers()['content-security-policy'] ?? '', /default-src 'self'/,
+        'the login page must carry the Content-Security-Policy');
       await mkdir(shots, { recursive: true });
 
       // --- Annotator: keyboard login, then three items labeled with digit keys. ---
@@ -260,6 +267,7 @@ test('annotator labels with the keyboard; owner sees it on the dashboard and in 
 
       assert.deepEqual(pageErrors, [], 'no uncaught JavaScript errors on any page');
       for (const e of consoleErrors) t.diagnostic(`console error (not fatal): ${e}`);
+      assert.deepEqual(cspViolations, [], 'no page may violate the Content-Security-Policy');
     } catch (e) {
       if (server) e.message += `\n${server.output()}`;
       throw e;
