@@ -1551,16 +1551,7 @@ async fn every_response_carries_the_security_headers() {
 #[actix_web::test]
 async fn secure_deployments_send_hsts() {
     let db = TestDb::sqlite().await;
-    let state = quorum::interfaces::http::AppState {
-        store: db.store.clone(),
-        demo: false,
-    };
-    let config = quorum::interfaces::http::WebConfig {
-        session_key: actix_web::cookie::Key::generate(),
-        secure_cookies: true,
-        demo: false,
-    };
-    let app = test::init_service(quorum::interfaces::server::app(state, &config)).await;
+    let app = test_app!(db.store, true);
     let resp = test::call_service(&app, test::TestRequest::get().uri("/login").to_request()).await;
     assert_eq!(
         resp.headers()

@@ -79,7 +79,6 @@ pub fn app(
         // Outside the session middleware, so its own answers carry the headers too.
         .wrap(security_headers(config.secure_cookies))
         // Wrapped last, so outermost: the request's span exists while the session
-        // middleware and the handler run.
         // middleware and the handler run. `Compat` boxes its streamed body, so the app answers
         // with plain `ServiceResponse`s, the same type in the server and in the tests.
         .wrap(actix_web::middleware::Compat::new(request_logger()))

@@ -158,14 +158,17 @@ fn replace_db(url: &str, name: &str) -> String {
 /// key; for `#[macro_use] mod common;` in the HTTP tests.
 #[allow(unused_macros)]
 macro_rules! test_app {
-    ($store:expr) => {{
+    ($store:expr) => {
+        test_app!($store, false)
+    };
+    ($store:expr, $secure_cookies:expr) => {{
         let state = quorum::interfaces::http::AppState {
             store: $store.clone(),
             demo: false,
         };
         let config = quorum::interfaces::http::WebConfig {
             session_key: actix_web::cookie::Key::generate(),
-            secure_cookies: false,
+            secure_cookies: $secure_cookies,
             demo: false,
         };
         actix_web::test::init_service(quorum::interfaces::server::app(state, &config)).await

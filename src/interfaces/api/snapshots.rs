@@ -204,8 +204,6 @@ pub async fn download(
     Ok(HttpResponse::Ok()
         .content_type(kind.content_type())
         .insert_header((header::ETAG, etag))
-        // Immutable, but project data: revalidate by ETag rather than keep a copy.
-        .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_LENGTH, entry.bytes.to_string()))
         .streaming(body))
 }

@@ -150,7 +150,6 @@ async fn render_label(
     };
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
         .body(page.render()?))
 }
 

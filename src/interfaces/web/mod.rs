@@ -12,7 +12,7 @@ mod tokens;
 
 use actix_web::{HttpResponse, web};
 
-pub use crate::interfaces::http::AppState;
+use crate::interfaces::http::AppState;
 pub use auth::{MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS};
 pub use error::WebError;
 pub use owner::MAX_UPLOAD_BYTES;

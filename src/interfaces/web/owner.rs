@@ -213,19 +213,15 @@ pub async fn download(
     let filter = ItemFilter::default();
     let prepared =
         exports::prepare(&state.store, &project, file, Cells::SpreadsheetSafe, filter).await?;
-    let mut response = exports::response(
+    // `Cache-Control: no-store` comes from the security headers middleware.
+    Ok(exports::response(
         prepared,
         &project,
         file,
         Cells::SpreadsheetSafe,
         filter,
         true,
-    );
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    ))
 }
 
 /// Largest items file accepted from the browser.

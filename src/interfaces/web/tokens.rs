@@ -1,7 +1,7 @@
 //! API tokens in the browser: every logged-in user lists, creates and revokes their own.
 //!
 //! A new token's secret is rendered once, in the response to the POST that created it (never
-//! through the session cookie), with `Cache-Control: no-store`; only its SHA-256 hash is kept.
+//! through the session cookie), never cached (`no-store` from the headers middleware); only its SHA-256 hash is kept.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -157,7 +157,6 @@ async fn page(
     .render()?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
         .body(body))
 }
 
