@@ -152,11 +152,7 @@ struct World {
     annotator: i64,
 }
 
-async fn world() -> World {
-    world_on(TestDb::sqlite().await).await
-}
-
-async fn world_on(db: TestDb) -> World {
+async fn world(db: TestDb) -> World {
     let s = &db.store;
     let owner = user(s, "owner@example.com", Role::Owner).await;
     let annotator = user(s, "ann@example.com", Role::Annotator).await;
@@ -189,9 +185,8 @@ async fn world_on(db: TestDb) -> World {
     }
 }
 
-#[actix_web::test]
-async fn the_openapi_document_lists_exactly_the_routes_and_every_one_exists() {
-    let w = world().await;
+async fn the_openapi_document_lists_exactly_the_routes_and_every_one_exists(db: TestDb) {
+    let w = world(db).await;
     let app = test_app!(w.db.store);
     let doc = call(&app, test::TestRequest::get().uri("/api/v1/openapi.json")).await;
     assert_eq!(doc.status, 200);
@@ -247,10 +242,13 @@ async fn the_openapi_document_lists_exactly_the_routes_and_every_one_exists() {
     );
     w.db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    the_openapi_document_lists_exactly_the_routes_and_every_one_exists
+);
 
-#[actix_web::test]
-async fn tokens_reach_only_their_scopes_projects_and_users() {
-    let w = world().await;
+async fn tokens_reach_only_their_scopes_projects_and_users(db: TestDb) {
+    let w = world(db).await;
     let s = &w.db.store;
     let app = test_app!(w.db.store);
     let export_all = token(s, w.owner, "export", None).await;
@@ -339,10 +337,13 @@ async fn tokens_reach_only_their_scopes_projects_and_users() {
     );
     w.db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    tokens_reach_only_their_scopes_projects_and_users
+);
 
-#[actix_web::test]
-async fn exports_are_the_cli_bytes_with_etags_and_cursors() {
-    let w = world().await;
+async fn exports_are_the_cli_bytes_with_etags_and_cursors(db: TestDb) {
+    let w = world(db).await;
     let s = &w.db.store;
     let app = test_app!(w.db.store);
     let t = token(s, w.owner, "export", None).await;
@@ -500,10 +501,13 @@ async fn exports_are_the_cli_bytes_with_etags_and_cursors() {
     assert_eq!(d["stats"]["judgments"], 4);
     w.db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    exports_are_the_cli_bytes_with_etags_and_cursors
+);
 
-#[actix_web::test]
-async fn items_import_all_or_nothing_over_the_api() {
-    let w = world().await;
+async fn items_import_all_or_nothing_over_the_api(db: TestDb) {
+    let w = world(db).await;
     let s = &w.db.store;
     let app = test_app!(w.db.store);
     let t = token(s, w.owner, "import", None).await;
@@ -579,138 +583,143 @@ async fn items_import_all_or_nothing_over_the_api() {
     assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
     w.db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    items_import_all_or_nothing_over_the_api
+);
 
-#[actix_web::test]
-async fn only_import_tokens_add_items_and_they_read_nothing() {
-    for (backend, db) in TestDb::all().await {
-        let w = world_on(db).await;
-        let s = &w.db.store;
-        let app = test_app!(w.db.store);
-        let export = token(s, w.owner, "export", None).await;
-        let import = token(s, w.owner, "import", None).await;
-        let import_other = token(s, w.owner, "import", Some(w.other.id)).await;
-        let both = token(s, w.owner, "export,import", Some(w.leagues.id)).await;
-        // A rival owner who labels in leagues, with a token for all their projects: annotate
-        // brings leagues within its reach, import must not follow.
-        let rival = user(s, "rival@example.com", Role::Owner).await;
-        s.add_member(w.leagues.id, rival).await.unwrap();
-        let rival_token = token(s, rival, "annotate,import", None).await;
-        let items = "/api/v1/projects/leagues/items";
-        let csv = |t: &str| {
-            post(items, t)
-                .insert_header(("Content-Type", "text/csv"))
-                .set_payload("item_id,name\nn1,N1\nn2,N2\n")
-        };
-        let doc = call(&app, test::TestRequest::get().uri("/api/v1/openapi.json"))
-            .await
-            .json();
-        let documented = &doc["paths"]["/api/v1/projects/{slug}/items"]["post"];
-        assert_eq!(
-            documented["responses"]["403"]["description"],
-            "The token lacks the import scope, or its user does not manage the project",
-            "the contract names the scope"
-        );
-        let labels = "/api/v1/projects/leagues/exports/labels.csv";
-        let before = call(&app, get(labels, &export)).await;
-        assert_eq!(before.status, 200, "{backend}");
-        let counts = s.project_counts(w.leagues.id).await.unwrap();
+async fn only_import_tokens_add_items_and_they_read_nothing(db: TestDb) {
+    let backend = db.backend();
+    let w = world(db).await;
+    let s = &w.db.store;
+    let app = test_app!(w.db.store);
+    let export = token(s, w.owner, "export", None).await;
+    let import = token(s, w.owner, "import", None).await;
+    let import_other = token(s, w.owner, "import", Some(w.other.id)).await;
+    let both = token(s, w.owner, "export,import", Some(w.leagues.id)).await;
+    // A rival owner who labels in leagues, with a token for all their projects: annotate
+    // brings leagues within its reach, import must not follow.
+    let rival = user(s, "rival@example.com", Role::Owner).await;
+    s.add_member(w.leagues.id, rival).await.unwrap();
+    let rival_token = token(s, rival, "annotate,import", None).await;
+    let items = "/api/v1/projects/leagues/items";
+    let csv = |t: &str| {
+        post(items, t)
+            .insert_header(("Content-Type", "text/csv"))
+            .set_payload("item_id,name\nn1,N1\nn2,N2\n")
+    };
+    let doc = call(&app, test::TestRequest::get().uri("/api/v1/openapi.json"))
+        .await
+        .json();
+    let documented = &doc["paths"]["/api/v1/projects/{slug}/items"]["post"];
+    assert_eq!(
+        documented["responses"]["403"]["description"],
+        "The token lacks the import scope, or its user does not manage the project",
+        "the contract names the scope"
+    );
+    let labels = "/api/v1/projects/leagues/exports/labels.csv";
+    let before = call(&app, get(labels, &export)).await;
+    assert_eq!(before.status, 200, "{backend}");
+    let counts = s.project_counts(w.leagues.id).await.unwrap();
 
-        // A read-only token, as leaked from a pipeline, cannot add items.
-        let r = call(&app, csv(&export)).await;
+    // A read-only token, as leaked from a pipeline, cannot add items.
+    let r = call(&app, csv(&export)).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "forbidden"),
+        "{backend}"
+    );
+    assert_eq!(
+        r.json()["error"]["message"],
+        "this token lacks the import scope",
+        "{backend}"
+    );
+    let r = call(&app, csv(&rival_token)).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "forbidden"),
+        "{backend}"
+    );
+    assert_eq!(
+        r.json()["error"]["message"],
+        "only the project's owner or an admin can add items to it",
+        "{backend}: labeling a project is not managing it"
+    );
+    let r = call(&app, csv(&import_other)).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (404, "not_found"),
+        "{backend}: a token for other cannot reach leagues"
+    );
+    assert_eq!(
+        s.project_counts(w.leagues.id).await.unwrap(),
+        counts,
+        "{backend}: nothing changed"
+    );
+    let after = call(&app, get(labels, &export)).await;
+    assert_eq!(after.body, before.body, "{backend}");
+
+    // An import token adds items and reads nothing beyond the list of its projects.
+    let r = call(&app, csv(&import)).await;
+    assert_eq!(r.status, 200, "{backend}: {}", r.text());
+    assert_eq!(r.json()["items_created"], 2, "{backend}");
+    assert_eq!(
+        s.project_counts(w.leagues.id).await.unwrap().items,
+        counts.items + 2,
+        "{backend}"
+    );
+    let listed = call(&app, get("/api/v1/projects", &import)).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{backend}");
+    for path in [
+        labels,
+        "/api/v1/projects/leagues",
+        "/api/v1/projects/leagues/exports/stats.json",
+        "/api/v1/projects/leagues/snapshots",
+    ] {
+        let r = call(&app, get(path, &import)).await;
         assert_eq!(
             (r.status, r.code().as_str()),
             (403, "forbidden"),
-            "{backend}"
+            "{backend}: {path}"
         );
         assert_eq!(
             r.json()["error"]["message"],
-            "this token lacks the import scope",
-            "{backend}"
+            "this token lacks the export scope",
+            "{backend}: {path}"
         );
-        let r = call(&app, csv(&rival_token)).await;
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (403, "forbidden"),
-            "{backend}"
-        );
-        assert_eq!(
-            r.json()["error"]["message"],
-            "only the project's owner or an admin can add items to it",
-            "{backend}: labeling a project is not managing it"
-        );
-        let r = call(&app, csv(&import_other)).await;
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (404, "not_found"),
-            "{backend}: a token for other cannot reach leagues"
-        );
-        assert_eq!(
-            s.project_counts(w.leagues.id).await.unwrap(),
-            counts,
-            "{backend}: nothing changed"
-        );
-        let after = call(&app, get(labels, &export)).await;
-        assert_eq!(after.body, before.body, "{backend}");
-
-        // An import token adds items and reads nothing beyond the list of its projects.
-        let r = call(&app, csv(&import)).await;
-        assert_eq!(r.status, 200, "{backend}: {}", r.text());
-        assert_eq!(r.json()["items_created"], 2, "{backend}");
-        assert_eq!(
-            s.project_counts(w.leagues.id).await.unwrap().items,
-            counts.items + 2,
-            "{backend}"
-        );
-        let listed = call(&app, get("/api/v1/projects", &import)).await.json();
-        assert_eq!(listed.as_array().unwrap().len(), 2, "{backend}");
-        for path in [
-            labels,
-            "/api/v1/projects/leagues",
-            "/api/v1/projects/leagues/exports/stats.json",
-            "/api/v1/projects/leagues/snapshots",
-        ] {
-            let r = call(&app, get(path, &import)).await;
-            assert_eq!(
-                (r.status, r.code().as_str()),
-                (403, "forbidden"),
-                "{backend}: {path}"
-            );
-            assert_eq!(
-                r.json()["error"]["message"],
-                "this token lacks the export scope",
-                "{backend}: {path}"
-            );
-        }
-        let r = call(
-            &app,
-            post("/api/v1/projects/leagues/snapshots", &import)
-                .set_json(serde_json::json!({"name": "sneaky"})),
-        )
-        .await;
-        assert_eq!(r.status, 403, "{backend}: {}", r.text());
-        assert!(s.list_snapshots(w.leagues.id).await.unwrap().is_empty());
-        let r = call(&app, post("/api/v1/projects/leagues/next", &import)).await;
-        assert_eq!(r.status, 403, "{backend}: import tokens cannot label");
-
-        // Both scopes on one token do both.
-        let r = call(
-            &app,
-            post(items, &both)
-                .insert_header(("Content-Type", "application/x-ndjson"))
-                .set_payload("{\"item_id\":\"n3\",\"name\":\"N3\"}\n"),
-        )
-        .await;
-        assert_eq!(r.json()["items_created"], 1, "{backend}: {}", r.text());
-        let r = call(&app, get(labels, &both)).await;
-        assert_eq!(r.status, 200, "{backend}");
-        assert!(r.text().contains("n3"), "{backend}");
-        w.db.finish().await;
     }
-}
+    let r = call(
+        &app,
+        post("/api/v1/projects/leagues/snapshots", &import)
+            .set_json(serde_json::json!({"name": "sneaky"})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{backend}: {}", r.text());
+    assert!(s.list_snapshots(w.leagues.id).await.unwrap().is_empty());
+    let r = call(&app, post("/api/v1/projects/leagues/next", &import)).await;
+    assert_eq!(r.status, 403, "{backend}: import tokens cannot label");
 
-#[actix_web::test]
-async fn workers_label_through_leases_and_conflicts_are_409() {
-    let w = world().await;
+    // Both scopes on one token do both.
+    let r = call(
+        &app,
+        post(items, &both)
+            .insert_header(("Content-Type", "application/x-ndjson"))
+            .set_payload("{\"item_id\":\"n3\",\"name\":\"N3\"}\n"),
+    )
+    .await;
+    assert_eq!(r.json()["items_created"], 1, "{backend}: {}", r.text());
+    let r = call(&app, get(labels, &both)).await;
+    assert_eq!(r.status, 200, "{backend}");
+    assert!(r.text().contains("n3"), "{backend}");
+    w.db.finish().await;
+}
+on_both_backends!(
+    #[actix_web::test]
+    only_import_tokens_add_items_and_they_read_nothing
+);
+
+async fn workers_label_through_leases_and_conflicts_are_409(db: TestDb) {
+    let w = world(db).await;
     let s = &w.db.store;
     let app = test_app!(w.db.store);
     let ann = token(s, w.annotator, "annotate", None).await;
@@ -846,255 +855,263 @@ async fn workers_label_through_leases_and_conflicts_are_409() {
     );
     w.db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    workers_label_through_leases_and_conflicts_are_409
+);
 
-#[actix_web::test]
-async fn snapshots_are_immutable_and_download_byte_for_byte() {
-    for (backend, db) in TestDb::all().await {
-        let s = &db.store;
-        let owner = user(s, "owner@example.com", Role::Owner).await;
-        let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
-        let p = s.create_project(&config, Some(owner)).await.unwrap();
-        let mut items = String::from("item_id,name\n");
-        // Enough rows that the JSON-lines files span several stored 1 MiB chunks.
-        for i in 0..8000 {
-            items.push_str(&format!(
-                "i{i},Player number {i} with a name long enough to make the files big: {}\n",
-                "x".repeat(60)
-            ));
-        }
-        db.import_items(&p, &items).await;
-        db.import_judgments(
-            &p,
-            "item_id,annotator,answer\ni1,w1,nba\ni1,w2,nba\ni2,w1,nfl\n",
-        )
+async fn snapshots_are_immutable_and_download_byte_for_byte(db: TestDb) {
+    let backend = db.backend();
+    let s = &db.store;
+    let owner = user(s, "owner@example.com", Role::Owner).await;
+    let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
+    let p = s.create_project(&config, Some(owner)).await.unwrap();
+    let mut items = String::from("item_id,name\n");
+    // Enough rows that the JSON-lines files span several stored 1 MiB chunks.
+    for i in 0..8000 {
+        items.push_str(&format!(
+            "i{i},Player number {i} with a name long enough to make the files big: {}\n",
+            "x".repeat(60)
+        ));
+    }
+    db.import_items(&p, &items).await;
+    db.import_judgments(
+        &p,
+        "item_id,annotator,answer\ni1,w1,nba\ni1,w2,nba\ni2,w1,nfl\n",
+    )
+    .await
+    .unwrap();
+    let app = test_app!(db.store);
+    let t = token(s, owner, "export", None).await;
+    let url = "/api/v1/projects/leagues/snapshots";
+    let created = call(
+        &app,
+        post(url, &t)
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload("{\"name\": \"v1\"}"),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{backend}: {}", created.text());
+    let manifest = created.json();
+    assert_eq!(manifest["name"], "v1");
+    assert_eq!(manifest["stats"]["judgments"], 3);
+    assert!(manifest["config"].as_str().unwrap().contains("agree = 2"));
+    let files = manifest["files"].as_array().unwrap().clone();
+    assert_eq!(files.len(), 6);
+
+    // What each file was at snapshot time: the live export's bytes then.
+    let mut then = Vec::new();
+    for f in &files {
+        let name = f["name"].as_str().unwrap();
+        then.push(cli_export(s, &p, name).await);
+    }
+
+    // The project moves on: more judgments, a new rule.
+    db.import_judgments(&p, "item_id,annotator,answer\ni2,w2,nfl\ni3,w1,mlb\n")
         .await
         .unwrap();
-        let app = test_app!(db.store);
-        let t = token(s, owner, "export", None).await;
-        let url = "/api/v1/projects/leagues/snapshots";
-        let created = call(
-            &app,
-            post(url, &t)
-                .insert_header(("Content-Type", "application/json"))
-                .set_payload("{\"name\": \"v1\"}"),
-        )
-        .await;
-        assert_eq!(created.status, 201, "{backend}: {}", created.text());
-        let manifest = created.json();
-        assert_eq!(manifest["name"], "v1");
-        assert_eq!(manifest["stats"]["judgments"], 3);
-        assert!(manifest["config"].as_str().unwrap().contains("agree = 2"));
-        let files = manifest["files"].as_array().unwrap().clone();
-        assert_eq!(files.len(), 6);
-
-        // What each file was at snapshot time: the live export's bytes then.
-        let mut then = Vec::new();
-        for f in &files {
-            let name = f["name"].as_str().unwrap();
-            then.push(cli_export(s, &p, name).await);
-        }
-
-        // The project moves on: more judgments, a new rule.
-        db.import_judgments(&p, "item_id,annotator,answer\ni2,w2,nfl\ni3,w1,mlb\n")
-            .await
-            .unwrap();
-        let current = s.project_by_slug("leagues").await.unwrap();
-        let stricter = quorum::domain::ProjectConfig::from_toml(
-            &LEAGUES
-                .replace("agree = 2", "agree = 3")
-                .replace("max = 3", "max = 5"),
-        )
+    let current = s.project_by_slug("leagues").await.unwrap();
+    let stricter = quorum::domain::ProjectConfig::from_toml(
+        &LEAGUES
+            .replace("agree = 2", "agree = 3")
+            .replace("max = 3", "max = 5"),
+    )
+    .unwrap();
+    s.reconfigure_project(&current, &stricter, now_ms())
+        .await
         .unwrap();
-        s.reconfigure_project(&current, &stricter, now_ms())
-            .await
-            .unwrap();
 
-        for (f, expected) in files.iter().zip(&then) {
-            let name = f["name"].as_str().unwrap();
-            let r = call(&app, get(&format!("{url}/v1/{name}"), &t)).await;
-            assert_eq!(r.status, 200, "{backend} {name}");
-            assert_eq!(
-                &r.body, expected,
-                "{backend} {name}: byte for byte as at snapshot time"
-            );
-            let sha: String =
-                sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&r.body))
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-            assert_eq!(f["sha256"].as_str().unwrap(), sha, "{backend} {name}");
-            assert_eq!(f["bytes"].as_u64().unwrap(), r.body.len() as u64);
-            let etag = r.header("etag").unwrap();
-            assert_eq!(etag, format!("\"{sha}\""));
-            let again = call(
-                &app,
-                get(&format!("{url}/v1/{name}"), &t).insert_header(("If-None-Match", etag)),
-            )
-            .await;
-            assert_eq!(again.status, 304);
-        }
-        assert_ne!(
-            cli_export(s, &p, "labels.csv").await,
-            then[0],
-            "{backend}: the live export did change"
+    for (f, expected) in files.iter().zip(&then) {
+        let name = f["name"].as_str().unwrap();
+        let r = call(&app, get(&format!("{url}/v1/{name}"), &t)).await;
+        assert_eq!(r.status, 200, "{backend} {name}");
+        assert_eq!(
+            &r.body, expected,
+            "{backend} {name}: byte for byte as at snapshot time"
         );
-        assert!(
-            then[1].len() > 1024 * 1024,
-            "labels.jsonl spans chunks: {}",
-            then[1].len()
-        );
-
-        let dup = call(
+        let sha: String =
+            sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&r.body))
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+        assert_eq!(f["sha256"].as_str().unwrap(), sha, "{backend} {name}");
+        assert_eq!(f["bytes"].as_u64().unwrap(), r.body.len() as u64);
+        let etag = r.header("etag").unwrap();
+        assert_eq!(etag, format!("\"{sha}\""));
+        let again = call(
             &app,
-            post(url, &t)
-                .insert_header(("Content-Type", "application/json"))
-                .set_payload("{\"name\": \"v1\"}"),
+            get(&format!("{url}/v1/{name}"), &t).insert_header(("If-None-Match", etag)),
         )
         .await;
-        assert_eq!(
-            (dup.status, dup.code().as_str()),
-            (409, "conflict"),
-            "{backend}"
-        );
-        let bad = call(
-            &app,
-            post(url, &t)
-                .insert_header(("Content-Type", "application/json"))
-                .set_payload("{\"name\": \"../x\"}"),
-        )
-        .await;
-        assert_eq!(
-            (bad.status, bad.code().as_str()),
-            (422, "invalid"),
-            "{backend}"
-        );
-        let malformed = call(&app, post(url, &t).set_payload("{")).await;
-        assert_eq!(malformed.status, 400);
-        let oversize = call(&app, post(url, &t).set_payload(vec![b' '; 100 * 1024])).await;
-        assert_eq!(
-            (oversize.status, oversize.code().as_str()),
-            (413, "payload_too_large")
-        );
-        let default = call(&app, post(url, &t)).await;
-        assert_eq!(
-            default.status, 201,
-            "{backend}: an empty body takes the default name"
-        );
-        let listed = call(&app, get(url, &t)).await.json();
-        assert_eq!(listed.as_array().unwrap().len(), 2);
-        assert_eq!(listed[1]["name"], "v1", "{backend}: newest first");
-        assert_eq!(
-            call(&app, get(&format!("{url}/v1"), &t)).await.json()["name"],
-            "v1"
-        );
-        assert_eq!(call(&app, get(&format!("{url}/v9"), &t)).await.status, 404);
-        assert_eq!(
-            call(&app, get(&format!("{url}/v1/secrets.txt"), &t))
-                .await
-                .status,
-            404
-        );
-        drop(app);
-        db.finish().await;
+        assert_eq!(again.status, 304);
     }
+    assert_ne!(
+        cli_export(s, &p, "labels.csv").await,
+        then[0],
+        "{backend}: the live export did change"
+    );
+    assert!(
+        then[1].len() > 1024 * 1024,
+        "labels.jsonl spans chunks: {}",
+        then[1].len()
+    );
+
+    let dup = call(
+        &app,
+        post(url, &t)
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload("{\"name\": \"v1\"}"),
+    )
+    .await;
+    assert_eq!(
+        (dup.status, dup.code().as_str()),
+        (409, "conflict"),
+        "{backend}"
+    );
+    let bad = call(
+        &app,
+        post(url, &t)
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload("{\"name\": \"../x\"}"),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.code().as_str()),
+        (422, "invalid"),
+        "{backend}"
+    );
+    let malformed = call(&app, post(url, &t).set_payload("{")).await;
+    assert_eq!(malformed.status, 400);
+    let oversize = call(&app, post(url, &t).set_payload(vec![b' '; 100 * 1024])).await;
+    assert_eq!(
+        (oversize.status, oversize.code().as_str()),
+        (413, "payload_too_large")
+    );
+    let default = call(&app, post(url, &t)).await;
+    assert_eq!(
+        default.status, 201,
+        "{backend}: an empty body takes the default name"
+    );
+    let listed = call(&app, get(url, &t)).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed[1]["name"], "v1", "{backend}: newest first");
+    assert_eq!(
+        call(&app, get(&format!("{url}/v1"), &t)).await.json()["name"],
+        "v1"
+    );
+    assert_eq!(call(&app, get(&format!("{url}/v9"), &t)).await.status, 404);
+    assert_eq!(
+        call(&app, get(&format!("{url}/v1/secrets.txt"), &t))
+            .await
+            .status,
+        404
+    );
+    drop(app);
+    db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    snapshots_are_immutable_and_download_byte_for_byte
+);
 
 /// A pipeline pulls increments over HTTP while annotators keep labeling; the pulls, merged by
 /// item (latest row wins), equal the final full export exactly.
-#[actix_web::test]
-async fn incremental_pulls_over_http_add_up_while_annotators_label() {
+async fn incremental_pulls_over_http_add_up_while_annotators_label(db: TestDb) {
     use std::collections::BTreeMap;
-    for (backend, db) in TestDb::all().await {
-        let s = &db.store;
-        let owner = user(s, "owner@example.com", Role::Owner).await;
-        let config = quorum::domain::ProjectConfig::from_toml(
-            &LEAGUES
-                .replace("agree = 2", "agree = 3")
-                .replace("max = 3", "max = 5"),
-        )
-        .unwrap();
-        let p = s.create_project(&config, Some(owner)).await.unwrap();
-        let mut items = String::from("item_id,name\n");
-        for i in 0..50 {
-            items.push_str(&format!("i{i:02},P{i}\n"));
-        }
-        db.import_items(&p, &items).await;
-        let app = test_app!(db.store);
-        let t = token(s, owner, "export", None).await;
-        // Workers wait after their first judgment until two pulls are done, so that pulls
-        // happen mid-labeling however the machine schedules the tasks.
-        let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut workers = Vec::new();
-        for n in 0..6 {
-            let store = s.clone();
-            let p = p.clone();
-            let pulled = pulled.clone();
-            workers.push(tokio::spawn(async move {
-                let uid = user(&store, &format!("a{n}@example.com"), Role::Annotator).await;
-                let mut k = n;
-                while let Some(lease) = store.next_item(&p, uid, now_ms()).await.unwrap() {
-                    k += 1;
-                    let answer = ["nba", "nfl", "nba", "mlb", "nba"][k % 5];
-                    store
-                        .submit(&p, lease.id, uid, answer, "api", now_ms())
-                        .await
-                        .unwrap();
-                    while pulled.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                    }
-                    tokio::task::yield_now().await;
-                }
-            }));
-        }
-        let mut merged: BTreeMap<String, String> = BTreeMap::new();
-        let mut cursor: Option<String> = None;
-        let mut pulls = 0;
-        loop {
-            let finished = workers.iter().all(|w| w.is_finished());
-            let url = match &cursor {
-                Some(c) => format!("/api/v1/projects/leagues/exports/labels.jsonl?since={c}"),
-                None => "/api/v1/projects/leagues/exports/labels.jsonl".to_owned(),
-            };
-            let r = call(&app, get(&url, &t)).await;
-            assert_eq!(r.status, 200);
-            for line in r.text().lines() {
-                let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                merged.insert(v["item_id"].as_str().unwrap().to_owned(), line.to_owned());
-            }
-            cursor = r.header("quorum-cursor");
-            pulls += 1;
-            pulled.store(pulls, std::sync::atomic::Ordering::SeqCst);
-            if finished {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        for w in workers {
-            w.await.unwrap();
-        }
-        let full = call(
-            &app,
-            get("/api/v1/projects/leagues/exports/labels.jsonl", &t),
-        )
-        .await;
-        let expected: BTreeMap<String, String> = full
-            .text()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (v["item_id"].as_str().unwrap().to_owned(), l.to_owned())
-            })
-            .collect();
-        assert!(
-            pulls > 2,
-            "{backend}: pulled while labeling ({pulls} pulls)"
-        );
-        assert_eq!(merged, expected, "{backend}");
-        assert!(
-            expected.values().all(|l| !l.contains("\"pending\"")),
-            "{backend}: every item was decided by the end"
-        );
-        drop(app);
-        db.finish().await;
+    let backend = db.backend();
+    let s = &db.store;
+    let owner = user(s, "owner@example.com", Role::Owner).await;
+    let config = quorum::domain::ProjectConfig::from_toml(
+        &LEAGUES
+            .replace("agree = 2", "agree = 3")
+            .replace("max = 3", "max = 5"),
+    )
+    .unwrap();
+    let p = s.create_project(&config, Some(owner)).await.unwrap();
+    let mut items = String::from("item_id,name\n");
+    for i in 0..50 {
+        items.push_str(&format!("i{i:02},P{i}\n"));
     }
+    db.import_items(&p, &items).await;
+    let app = test_app!(db.store);
+    let t = token(s, owner, "export", None).await;
+    // Workers wait after their first judgment until two pulls are done, so that pulls
+    // happen mid-labeling however the machine schedules the tasks.
+    let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for n in 0..6 {
+        let store = s.clone();
+        let p = p.clone();
+        let pulled = pulled.clone();
+        workers.push(tokio::spawn(async move {
+            let uid = user(&store, &format!("a{n}@example.com"), Role::Annotator).await;
+            let mut k = n;
+            while let Some(lease) = store.next_item(&p, uid, now_ms()).await.unwrap() {
+                k += 1;
+                let answer = ["nba", "nfl", "nba", "mlb", "nba"][k % 5];
+                store
+                    .submit(&p, lease.id, uid, answer, "api", now_ms())
+                    .await
+                    .unwrap();
+                while pulled.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let mut merged: BTreeMap<String, String> = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    let mut pulls = 0;
+    loop {
+        let finished = workers.iter().all(|w| w.is_finished());
+        let url = match &cursor {
+            Some(c) => format!("/api/v1/projects/leagues/exports/labels.jsonl?since={c}"),
+            None => "/api/v1/projects/leagues/exports/labels.jsonl".to_owned(),
+        };
+        let r = call(&app, get(&url, &t)).await;
+        assert_eq!(r.status, 200);
+        for line in r.text().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            merged.insert(v["item_id"].as_str().unwrap().to_owned(), line.to_owned());
+        }
+        cursor = r.header("quorum-cursor");
+        pulls += 1;
+        pulled.store(pulls, std::sync::atomic::Ordering::SeqCst);
+        if finished {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let full = call(
+        &app,
+        get("/api/v1/projects/leagues/exports/labels.jsonl", &t),
+    )
+    .await;
+    let expected: BTreeMap<String, String> = full
+        .text()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["item_id"].as_str().unwrap().to_owned(), l.to_owned())
+        })
+        .collect();
+    assert!(
+        pulls > 2,
+        "{backend}: pulled while labeling ({pulls} pulls)"
+    );
+    assert_eq!(merged, expected, "{backend}");
+    assert!(
+        expected.values().all(|l| !l.contains("\"pending\"")),
+        "{backend}: every item was decided by the end"
+    );
+    drop(app);
+    db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    incremental_pulls_over_http_add_up_while_annotators_label
+);

@@ -1,20 +1,82 @@
 //! Black-box tests of the `quorum` binary: the README walkthrough, help for every command,
-//! and bad input that fails clearly and changes nothing.
+//! and bad input that fails clearly and changes nothing. Every test with a database runs on
+//! both backends through [`cli_on_both_backends!`]; the binary gets the database by
+//! `QUORUM_DATABASE_URL`, as an operator would give it.
+
+mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::{Backend, PgDatabase};
+
+/// For `fn NAME(env: Env)`: the module `NAME` holds `sqlite` and `postgres`, each giving the
+/// test a working directory and an empty database of that backend.
+macro_rules! cli_on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    if let Some(env) = super::Env::on($crate::common::Backend::Sqlite) {
+                        super::$name(env)
+                    }
+                }
+
+                #[test]
+                fn postgres() {
+                    if let Some(env) = super::Env::on($crate::common::Backend::Postgres) {
+                        super::$name(env)
+                    }
+                }
+            }
+        )+
+    };
+}
+
+/// A working directory and the database the binary runs on, removed when dropped.
 struct Env {
     dir: tempfile::TempDir,
     url: String,
+    postgres: Option<PgDatabase>,
 }
 
 impl Env {
+    /// On SQLite, for the tests that are about the command line rather than the database.
     fn new() -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("q.db").display());
-        Env { dir, url }
+        Env {
+            dir,
+            url,
+            postgres: None,
+        }
+    }
+
+    /// On `backend`, or `None` when PostgreSQL is not configured (the harness says SKIPPED).
+    fn on(backend: Backend) -> Option<Env> {
+        match backend {
+            Backend::Sqlite => Some(Env::new()),
+            Backend::Postgres => {
+                let database = runtime().block_on(PgDatabase::create())?;
+                Some(Env {
+                    dir: tempfile::tempdir().expect("temp dir"),
+                    url: database.url.clone(),
+                    postgres: Some(database),
+                })
+            }
+        }
+    }
+
+    /// Another, empty database of the same backend, for tests that choose between two.
+    fn another_database(&self) -> Env {
+        let backend = if self.postgres.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        Env::on(backend).expect("the backend is configured")
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -67,6 +129,21 @@ impl Env {
     }
 }
 
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(database) = &self.postgres {
+            runtime().block_on(database.drop());
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 fn seed(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("seed")
@@ -75,6 +152,7 @@ fn seed(name: &str) -> String {
         .to_string()
 }
 
+/// Opens no database, so one backend is enough.
 #[test]
 fn every_command_has_help() {
     let env = Env::new();
@@ -107,9 +185,7 @@ fn every_command_has_help() {
     }
 }
 
-#[test]
-fn readme_walkthrough_with_mechanical_turk_batch() {
-    let env = Env::new();
+fn readme_walkthrough_with_mechanical_turk_batch(env: Env) {
     env.ok(&["migrate"]);
     let out = env.ok(&[
         "project",
@@ -206,10 +282,9 @@ fn readme_walkthrough_with_mechanical_turk_batch() {
         "{show}"
     );
 }
+cli_on_both_backends!(readme_walkthrough_with_mechanical_turk_batch);
 
-#[test]
-fn invalid_config_names_the_key_and_creates_nothing() {
-    let env = Env::new();
+fn invalid_config_names_the_key_and_creates_nothing(env: Env) {
     let bad = std::fs::read_to_string(seed("athlete-handles.toml"))
         .unwrap()
         .replace("agree = 7", "agree = 4");
@@ -227,10 +302,9 @@ fn invalid_config_names_the_key_and_creates_nothing() {
     assert!(err.contains("answer.options"), "{err}");
     assert!(env.ok(&["project", "list"]).contains("no projects yet"));
 }
+cli_on_both_backends!(invalid_config_names_the_key_and_creates_nothing);
 
-#[test]
-fn project_update_re_evaluates_items_or_changes_nothing() {
-    let env = Env::new();
+fn project_update_re_evaluates_items_or_changes_nothing(env: Env) {
     let toml = std::fs::read_to_string(seed("leagues.toml")).unwrap();
     let path = env.write("leagues.toml", &toml);
     env.ok(&["project", "create", "--config", path.to_str().unwrap()]);
@@ -291,10 +365,9 @@ fn project_update_re_evaluates_items_or_changes_nothing() {
     );
     assert_eq!(env.ok(&["project", "show", &slug]), show, "nothing changed");
 }
+cli_on_both_backends!(project_update_re_evaluates_items_or_changes_nothing);
 
-#[test]
-fn bad_csv_fails_with_file_line_and_column_and_changes_nothing() {
-    let env = Env::new();
+fn bad_csv_fails_with_file_line_and_column_and_changes_nothing(env: Env) {
     env.ok(&["project", "create", "--config", &seed("leagues.toml")]);
     env.ok(&[
         "items",
@@ -356,10 +429,9 @@ fn bad_csv_fails_with_file_line_and_column_and_changes_nothing() {
 
     assert_eq!(env.ok(&["project", "list"]), before, "nothing changed");
 }
+cli_on_both_backends!(bad_csv_fails_with_file_line_and_column_and_changes_nothing);
 
-#[test]
-fn users_get_argon2id_hashes_from_stdin_never_arguments() {
-    let env = Env::new();
+fn users_get_argon2id_hashes_from_stdin_never_arguments(env: Env) {
     let out = env.run_with_stdin(
         &[
             "user",
@@ -417,68 +489,7 @@ fn users_get_argon2id_hashes_from_stdin_never_arguments() {
         "{list}"
     );
 }
-
-#[test]
-fn postgres_urls_work_for_every_command() {
-    let Ok(admin) = std::env::var("QUORUM_TEST_POSTGRES_URL") else {
-        if std::env::var("QUORUM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-            panic!("QUORUM_REQUIRE_POSTGRES=1 but QUORUM_TEST_POSTGRES_URL is not set");
-        }
-        eprintln!("SKIPPED on PostgreSQL: set QUORUM_TEST_POSTGRES_URL to run this test there");
-        return;
-    };
-    let name = format!("quorum_cli_{}", std::process::id());
-    let psql = |sql: &str| {
-        let status = Command::new("psql")
-            .args([admin.as_str(), "-qc", sql])
-            .status()
-            .expect("psql");
-        assert!(status.success(), "{sql}");
-    };
-    psql(&format!("DROP DATABASE IF EXISTS {name}"));
-    psql(&format!("CREATE DATABASE {name}"));
-    let mut env = Env::new();
-    env.url = format!(
-        "{}/{name}",
-        admin.rsplit_once('/').expect("url with database").0
-    );
-    env.ok(&["migrate"]);
-    env.ok(&[
-        "project",
-        "create",
-        "--config",
-        &seed("athlete-handles.toml"),
-    ]);
-    env.ok(&[
-        "items",
-        "import",
-        "--project",
-        "athlete-handles",
-        &seed("athlete-handles-items.csv"),
-    ]);
-    env.ok(&[
-        "judgments",
-        "import",
-        "--project",
-        "athlete-handles",
-        &seed("athlete-handles-mturk.csv"),
-    ]);
-    env.ok(&[
-        "export",
-        "--project",
-        "athlete-handles",
-        "--out",
-        "labels.csv",
-        "--stats",
-        "stats.json",
-    ]);
-    let labels = std::fs::read_to_string(env.path("labels.csv")).unwrap();
-    assert!(
-        labels.contains("\nlbj,resolved,kingjames,7,7,1,"),
-        "{labels}"
-    );
-    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-}
+cli_on_both_backends!(users_get_argon2id_hashes_from_stdin_never_arguments);
 
 /// `quorum ARGS` in the test's directory with none of the settings variables of the outer
 /// environment, plus `vars`: the settings file alone decides what they leave out.
@@ -509,10 +520,9 @@ fn output(mut cmd: Command) -> (bool, String, String) {
     )
 }
 
-#[test]
-fn config_file_gives_the_database_and_flags_and_environment_override_it() {
-    let env = Env::new();
-    env.write("quorum.toml", "database = \"sqlite://from-file.db\"\n");
+fn config_file_gives_the_database_and_flags_and_environment_override_it(env: Env) {
+    let other_database = env.another_database();
+    env.write("quorum.toml", &format!("database = \"{}\"\n", env.url));
     let (ok, _, err) = output(quorum_with(
         &env,
         &[],
@@ -526,7 +536,6 @@ fn config_file_gives_the_database_and_flags_and_environment_override_it() {
         ],
     ));
     assert!(ok, "{err}");
-    assert!(env.path("from-file.db").exists());
     let list = |vars: &[(&str, &str)], args: &[&str]| {
         let (ok, out, err) = output(quorum_with(&env, vars, args));
         assert!(ok, "{args:?}: {err}");
@@ -536,22 +545,23 @@ fn config_file_gives_the_database_and_flags_and_environment_override_it() {
     assert!(list(&[], &["--config", "quorum.toml", "project", "list"]).contains("leagues"));
     assert!(list(&[("QUORUM_CONFIG", "quorum.toml")], &["project", "list"]).contains("leagues"));
     // The environment beats the file, and a flag beats both.
-    let other = [("QUORUM_DATABASE_URL", "sqlite://from-env.db")];
+    let other = [("QUORUM_DATABASE_URL", other_database.url.as_str())];
     assert!(
         list(&other, &["--config", "quorum.toml", "project", "list"]).contains("no projects yet")
     );
-    assert!(env.path("from-env.db").exists());
     let flag = [
         "--config",
         "quorum.toml",
         "project",
         "list",
         "--database",
-        "sqlite://from-file.db",
+        env.url.as_str(),
     ];
     assert!(list(&other, &flag).contains("leagues"));
 }
+cli_on_both_backends!(config_file_gives_the_database_and_flags_and_environment_override_it);
 
+/// On SQLite alone: the file is refused before any database is opened, whatever its backend.
 #[test]
 fn config_file_errors_name_the_file_the_line_and_the_key() {
     let env = Env::new();
@@ -614,10 +624,8 @@ fn session_cookie(response: &str) -> String {
 /// `serve` takes its address, cookie flag, session key and database from the file, and logs
 /// every request with its user id once the user is known.
 #[cfg(unix)]
-#[test]
-fn serve_reads_the_config_file_and_logs_the_user_of_each_request() {
+fn serve_reads_the_config_file_and_logs_the_user_of_each_request(env: Env) {
     use std::io::BufRead;
-    let env = Env::new();
     // 64 zero bytes, in base64 broken over two lines as `openssl rand -base64 64` prints it.
     env.write(
         "session.key",
@@ -625,8 +633,11 @@ fn serve_reads_the_config_file_and_logs_the_user_of_each_request() {
     );
     env.write(
         "quorum.toml",
-        "database = \"sqlite://served.db\"\n\n[server]\nbind = \"127.0.0.1:0\"\n\
-         secure_cookies = true\nsession_key_file = \"session.key\"\n",
+        &format!(
+            "database = \"{}\"\n\n[server]\nbind = \"127.0.0.1:0\"\n\
+             secure_cookies = true\nsession_key_file = \"session.key\"\n",
+            env.url
+        ),
     );
     let mut add = quorum_with(
         &env,
@@ -757,10 +768,10 @@ fn serve_reads_the_config_file_and_logs_the_user_of_each_request() {
         "anonymous requests have no user id"
     );
 }
+#[cfg(unix)]
+cli_on_both_backends!(serve_reads_the_config_file_and_logs_the_user_of_each_request);
 
-#[test]
-fn api_tokens_are_printed_once_listed_by_prefix_and_revocable() {
-    let env = Env::new();
+fn api_tokens_are_printed_once_listed_by_prefix_and_revocable(env: Env) {
     for (email, role) in [
         ("owner@example.com", "owner"),
         ("ann@example.com", "annotator"),
@@ -957,10 +968,9 @@ fn api_tokens_are_printed_once_listed_by_prefix_and_revocable() {
         "failures create nothing"
     );
 }
+cli_on_both_backends!(api_tokens_are_printed_once_listed_by_prefix_and_revocable);
 
-#[test]
-fn exports_in_json_lines_and_snapshots_download_byte_for_byte() {
-    let env = Env::new();
+fn exports_in_json_lines_and_snapshots_download_byte_for_byte(env: Env) {
     env.ok(&[
         "project",
         "create",
@@ -1045,13 +1055,12 @@ fn exports_in_json_lines_and_snapshots_download_byte_for_byte() {
     let err = env.fails(&["export", "--project", "athlete-handles", "--snapshot", "v1"]);
     assert!(err.contains("already exists"), "{err}");
 }
+cli_on_both_backends!(exports_in_json_lines_and_snapshots_download_byte_for_byte);
 
 /// An export to a named pipe (or `/dev/null`) writes into it: renaming a finished temporary file
 /// over the path, as for regular files, would replace the pipe or device with a plain file.
-#[test]
-fn exports_to_a_named_pipe_write_into_it_and_leave_it_a_pipe() {
+fn exports_to_a_named_pipe_write_into_it_and_leave_it_a_pipe(env: Env) {
     use std::os::unix::fs::FileTypeExt;
-    let env = Env::new();
     env.ok(&[
         "project",
         "create",
@@ -1086,3 +1095,4 @@ fn exports_to_a_named_pipe_write_into_it_and_leave_it_a_pipe() {
         "{through_pipe}"
     );
 }
+cli_on_both_backends!(exports_to_a_named_pipe_write_into_it_and_leave_it_a_pipe);

@@ -1,6 +1,7 @@
 //! The export contract on both backends: exact labels CSV bytes, stats values worked by hand,
 //! the annotators table, and a lossless judgments round trip.
 
+#[macro_use]
 mod common;
 
 use common::{LEAGUES, TestDb};
@@ -37,227 +38,235 @@ async fn labels(db: &TestDb, p: &quorum::store::Project) -> (String, export::Pro
     (String::from_utf8(out).expect("utf-8"), stats)
 }
 
-#[tokio::test]
-async fn labels_csv_and_stats_follow_the_contract() {
-    for (backend, db) in TestDb::all().await {
-        let p = db.project(&leagues_fixed()).await;
-        db.import_items(
-            &p,
-            "item_id,name,team\ni1,P1,\"Lakers, LA\"\ni2,P2,x\ni3,P3,y\ni4,P4,\"=cmd()\"\n",
-        )
+async fn labels_csv_and_stats_follow_the_contract(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&leagues_fixed()).await;
+    db.import_items(
+        &p,
+        "item_id,name,team\ni1,P1,\"Lakers, LA\"\ni2,P2,x\ni3,P3,y\ni4,P4,\"=cmd()\"\n",
+    )
+    .await;
+    db.import_judgments(&p, JUDGMENTS).await.expect("judgments");
+    let (csv, stats) = labels(&db, &p).await;
+    assert_eq!(
+        csv,
+        "item_id,status,label,votes,judgments,agreement,answers,input.name,input.team\n\
+         i1,resolved,nba,3,3,1,\"{\"\"nba\"\":3}\",P1,\"Lakers, LA\"\n\
+         i2,resolved,nfl,2,3,0.6666666666666666,\"{\"\"nfl\"\":2,\"\"nba\"\":1}\",P2,x\n\
+         i3,unresolved,,1,3,0.3333333333333333,\"{\"\"mlb\"\":1,\"\"nba\"\":1,\"\"nfl\"\":1}\",P3,y\n\
+         i4,pending,,0,0,,{},P4,=cmd()\n",
+        "{backend}"
+    );
+    // Worked by hand: P_i = 1, 1/3, 0; category totals nba 5, nfl 3, mlb 1 over 9 values.
+    assert_eq!(
+        (stats.items, stats.resolved, stats.unresolved, stats.pending),
+        (4, 2, 1, 1)
+    );
+    assert_eq!((stats.judgments, stats.annotators), (9, 3));
+    let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-12);
+    assert!(
+        close(stats.percent_agreement, 4.0 / 9.0),
+        "{backend}: {:?}",
+        stats.percent_agreement
+    );
+    assert!(
+        close(stats.fleiss_kappa, 1.0 / 46.0),
+        "{backend}: {:?}",
+        stats.fleiss_kappa
+    );
+    assert!(
+        close(stats.krippendorff_alpha, 6.0 / 46.0),
+        "{backend}: {:?}",
+        stats.krippendorff_alpha
+    );
+    let per: Vec<_> = stats
+        .per_annotator
+        .iter()
+        .map(|a| {
+            (
+                a.annotator.as_str(),
+                a.judgments,
+                a.agreement_with_consensus,
+                a.cohen_kappa_vs_consensus,
+            )
+        })
+        .collect();
+    assert_eq!(
+        per,
+        [
+            ("w1", 3, Some(0.5), Some(0.0)),
+            ("w2", 3, Some(1.0), Some(1.0)),
+            ("w3", 3, Some(1.0), Some(1.0)),
+        ],
+        "{backend}"
+    );
+    let mut json = Vec::new();
+    export::write_stats(&stats, &mut json).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    for key in [
+        "items",
+        "resolved",
+        "unresolved",
+        "pending",
+        "judgments",
+        "annotators",
+        "percent_agreement",
+        "fleiss_kappa",
+        "krippendorff_alpha",
+        "per_annotator",
+    ] {
+        assert!(v.get(key).is_some(), "stats JSON lacks {key}");
+    }
+    assert_eq!(
+        v["fleiss_kappa"].as_f64(),
+        Some(1.0 / 46.0),
+        "full precision"
+    );
+    let mut annotators = Vec::new();
+    export::write_annotators(&stats, &mut annotators, export::Cells::Exact).unwrap();
+    assert_eq!(
+        String::from_utf8(annotators).unwrap(),
+        "annotator,judgments,agreement_with_consensus,cohen_kappa_vs_consensus\n\
+         w1,3,0.5,0\nw2,3,1,1\nw3,3,1,1\n"
+    );
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    labels_csv_and_stats_follow_the_contract
+);
+
+async fn fleiss_kappa_is_null_with_unequal_counts(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&leagues_fixed()).await;
+    db.import_judgments(
+        &p,
+        "item_id,annotator,answer\na,w1,nba\na,w2,nba\nb,w1,nba\nb,w2,nfl\nb,w3,nfl\n",
+    )
+    .await
+    .unwrap();
+    let (_, stats) = labels(&db, &p).await;
+    assert_eq!(stats.fleiss_kappa, None, "{backend}");
+    assert!(
+        stats.krippendorff_alpha.is_some() && stats.percent_agreement.is_some(),
+        "{backend}"
+    );
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    fleiss_kappa_is_null_with_unequal_counts
+);
+
+async fn judgments_export_reimports_losslessly(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&leagues_fixed()).await;
+    db.import_items(&p, "item_id,name\ni1,P1\ni2,P2\ni3,P3\n")
         .await;
-        db.import_judgments(&p, JUDGMENTS).await.expect("judgments");
-        let (csv, stats) = labels(&db, &p).await;
-        assert_eq!(
-            csv,
-            "item_id,status,label,votes,judgments,agreement,answers,input.name,input.team\n\
-             i1,resolved,nba,3,3,1,\"{\"\"nba\"\":3}\",P1,\"Lakers, LA\"\n\
-             i2,resolved,nfl,2,3,0.6666666666666666,\"{\"\"nfl\"\":2,\"\"nba\"\":1}\",P2,x\n\
-             i3,unresolved,,1,3,0.3333333333333333,\"{\"\"mlb\"\":1,\"\"nba\"\":1,\"\"nfl\"\":1}\",P3,y\n\
-             i4,pending,,0,0,,{},P4,=cmd()\n",
-            "{backend}"
-        );
-        // Worked by hand: P_i = 1, 1/3, 0; category totals nba 5, nfl 3, mlb 1 over 9 values.
-        assert_eq!(
-            (stats.items, stats.resolved, stats.unresolved, stats.pending),
-            (4, 2, 1, 1)
-        );
-        assert_eq!((stats.judgments, stats.annotators), (9, 3));
-        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-12);
-        assert!(
-            close(stats.percent_agreement, 4.0 / 9.0),
-            "{backend}: {:?}",
-            stats.percent_agreement
-        );
-        assert!(
-            close(stats.fleiss_kappa, 1.0 / 46.0),
-            "{backend}: {:?}",
-            stats.fleiss_kappa
-        );
-        assert!(
-            close(stats.krippendorff_alpha, 6.0 / 46.0),
-            "{backend}: {:?}",
-            stats.krippendorff_alpha
-        );
-        let per: Vec<_> = stats
-            .per_annotator
-            .iter()
-            .map(|a| {
-                (
-                    a.annotator.as_str(),
-                    a.judgments,
-                    a.agreement_with_consensus,
-                    a.cohen_kappa_vs_consensus,
-                )
-            })
-            .collect();
-        assert_eq!(
-            per,
-            [
-                ("w1", 3, Some(0.5), Some(0.0)),
-                ("w2", 3, Some(1.0), Some(1.0)),
-                ("w3", 3, Some(1.0), Some(1.0)),
-            ],
-            "{backend}"
-        );
-        let mut json = Vec::new();
-        export::write_stats(&stats, &mut json).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        for key in [
-            "items",
-            "resolved",
-            "unresolved",
-            "pending",
-            "judgments",
-            "annotators",
-            "percent_agreement",
-            "fleiss_kappa",
-            "krippendorff_alpha",
-            "per_annotator",
-        ] {
-            assert!(v.get(key).is_some(), "stats JSON lacks {key}");
-        }
-        assert_eq!(
-            v["fleiss_kappa"].as_f64(),
-            Some(1.0 / 46.0),
-            "full precision"
-        );
-        let mut annotators = Vec::new();
-        export::write_annotators(&stats, &mut annotators, export::Cells::Exact).unwrap();
-        assert_eq!(
-            String::from_utf8(annotators).unwrap(),
-            "annotator,judgments,agreement_with_consensus,cohen_kappa_vs_consensus\n\
-             w1,3,0.5,0\nw2,3,1,1\nw3,3,1,1\n"
-        );
-        db.finish().await;
-    }
-}
+    db.import_judgments(&p, JUDGMENTS).await.unwrap();
+    let mut first = Vec::new();
+    let mut snap = db.store.export_snapshot().await.unwrap();
+    export::write_judgments(
+        &mut snap,
+        &p,
+        &mut export::ExportOut::writer(&mut first),
+        export::Shape::CSV,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    snap.close().await.unwrap();
+    let first = String::from_utf8(first).unwrap();
+    assert!(
+        first.starts_with("item_id,annotator,answer,normalized,submitted_at\ni1,w1,nba,nba,"),
+        "{first}"
+    );
+    assert!(
+        first.contains("i1,w2,NBA,nba,"),
+        "raw and normalised answers both kept: {first}"
+    );
 
-#[tokio::test]
-async fn fleiss_kappa_is_null_with_unequal_counts() {
-    for (backend, db) in TestDb::all().await {
-        let p = db.project(&leagues_fixed()).await;
-        db.import_judgments(
-            &p,
-            "item_id,annotator,answer\na,w1,nba\na,w2,nba\nb,w1,nba\nb,w2,nfl\nb,w3,nfl\n",
-        )
+    let copy = db
+        .project(&leagues_fixed().replace("slug = \"leagues\"", "slug = \"copy\""))
+        .await;
+    db.import_items(&copy, "item_id,name\ni1,P1\ni2,P2\ni3,P3\n")
+        .await;
+    let s = db
+        .import_judgments(&copy, &first)
+        .await
+        .expect("re-import export");
+    assert_eq!(s.judgments_added, 9, "{backend}");
+    let mut second = Vec::new();
+    let mut snap = db.store.export_snapshot().await.unwrap();
+    export::write_judgments(
+        &mut snap,
+        &copy,
+        &mut export::ExportOut::writer(&mut second),
+        export::Shape::CSV,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    snap.close().await.unwrap();
+    assert_eq!(
+        String::from_utf8(second).unwrap(),
+        first,
+        "{backend}: identical after round trip"
+    );
+    assert_eq!(
+        labels(&db, &copy).await.0,
+        labels(&db, &p).await.0,
+        "{backend}"
+    );
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    judgments_export_reimports_losslessly
+);
+
+async fn adjudicated_items_export_with_their_label(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&leagues_fixed()).await;
+    db.import_judgments(
+        &p,
+        "item_id,annotator,answer\nx,w1,nba\nx,w2,nfl\nx,w3,mlb\n",
+    )
+    .await
+    .unwrap();
+    let owner = db
+        .store
+        .create_user(&quorum::store::NewUser {
+            email: "o@example.com".into(),
+            role: quorum::store::Role::Owner,
+            password_hash: String::new(),
+        })
         .await
         .unwrap();
-        let (_, stats) = labels(&db, &p).await;
-        assert_eq!(stats.fleiss_kappa, None, "{backend}");
-        assert!(
-            stats.krippendorff_alpha.is_some() && stats.percent_agreement.is_some(),
-            "{backend}"
-        );
-        db.finish().await;
-    }
-}
-
-#[tokio::test]
-async fn judgments_export_reimports_losslessly() {
-    for (backend, db) in TestDb::all().await {
-        let p = db.project(&leagues_fixed()).await;
-        db.import_items(&p, "item_id,name\ni1,P1\ni2,P2\ni3,P3\n")
-            .await;
-        db.import_judgments(&p, JUDGMENTS).await.unwrap();
-        let mut first = Vec::new();
-        let mut snap = db.store.export_snapshot().await.unwrap();
-        export::write_judgments(
-            &mut snap,
-            &p,
-            &mut export::ExportOut::writer(&mut first),
-            export::Shape::CSV,
-            &NoProgress,
-        )
-        .await
-        .unwrap();
-        snap.close().await.unwrap();
-        let first = String::from_utf8(first).unwrap();
-        assert!(
-            first.starts_with("item_id,annotator,answer,normalized,submitted_at\ni1,w1,nba,nba,"),
-            "{first}"
-        );
-        assert!(
-            first.contains("i1,w2,NBA,nba,"),
-            "raw and normalised answers both kept: {first}"
-        );
-
-        let copy = db
-            .project(&leagues_fixed().replace("slug = \"leagues\"", "slug = \"copy\""))
-            .await;
-        db.import_items(&copy, "item_id,name\ni1,P1\ni2,P2\ni3,P3\n")
-            .await;
-        let s = db
-            .import_judgments(&copy, &first)
+    let item = db.store.unresolved_items(p.id, 10).await.unwrap()[0].id;
+    assert!(
+        db.store
+            .adjudicate(&p, item, "hockey", owner.id, 1)
             .await
-            .expect("re-import export");
-        assert_eq!(s.judgments_added, 9, "{backend}");
-        let mut second = Vec::new();
-        let mut snap = db.store.export_snapshot().await.unwrap();
-        export::write_judgments(
-            &mut snap,
-            &copy,
-            &mut export::ExportOut::writer(&mut second),
-            export::Shape::CSV,
-            &NoProgress,
-        )
-        .await
-        .unwrap();
-        snap.close().await.unwrap();
-        assert_eq!(
-            String::from_utf8(second).unwrap(),
-            first,
-            "{backend}: identical after round trip"
-        );
-        assert_eq!(
-            labels(&db, &copy).await.0,
-            labels(&db, &p).await.0,
-            "{backend}"
-        );
-        db.finish().await;
-    }
-}
-
-#[tokio::test]
-async fn adjudicated_items_export_with_their_label() {
-    for (backend, db) in TestDb::all().await {
-        let p = db.project(&leagues_fixed()).await;
-        db.import_judgments(
-            &p,
-            "item_id,annotator,answer\nx,w1,nba\nx,w2,nfl\nx,w3,mlb\n",
-        )
-        .await
-        .unwrap();
-        let owner = db
-            .store
-            .create_user(&quorum::store::NewUser {
-                email: "o@example.com".into(),
-                role: quorum::store::Role::Owner,
-                password_hash: String::new(),
-            })
+            .is_err(),
+        "{backend}"
+    );
+    assert_eq!(
+        db.store
+            .adjudicate(&p, item, " NHL ", owner.id, 1)
             .await
-            .unwrap();
-        let item = db.store.unresolved_items(p.id, 10).await.unwrap()[0].id;
-        assert!(
-            db.store
-                .adjudicate(&p, item, "hockey", owner.id, 1)
-                .await
-                .is_err(),
-            "{backend}"
-        );
-        assert_eq!(
-            db.store
-                .adjudicate(&p, item, " NHL ", owner.id, 1)
-                .await
-                .unwrap(),
-            "nhl"
-        );
-        let (csv, stats) = labels(&db, &p).await;
-        assert!(csv.contains("\nx,adjudicated,nhl,1,3,"), "{backend}: {csv}");
-        assert_eq!((stats.adjudicated, stats.unresolved), (1, 0), "{backend}");
-        db.finish().await;
-    }
+            .unwrap(),
+        "nhl"
+    );
+    let (csv, stats) = labels(&db, &p).await;
+    assert!(csv.contains("\nx,adjudicated,nhl,1,3,"), "{backend}: {csv}");
+    assert_eq!((stats.adjudicated, stats.unresolved), (1, 0), "{backend}");
+    db.finish().await;
 }
+on_both_backends!(
+    #[tokio::test]
+    adjudicated_items_export_with_their_label
+);
 
 /// A labels or judgments export of `shape` as text, with the cursor of its read view.
 async fn export_text(
@@ -283,355 +292,365 @@ async fn export_text(
     (String::from_utf8(out).expect("utf-8"), cursor)
 }
 
-#[tokio::test]
-async fn json_lines_and_status_filters_follow_the_contract() {
-    for (backend, db) in TestDb::all().await {
-        let p = db.project(&leagues_fixed()).await;
-        db.import_items(
-            &p,
-            "item_id,name,team\ni1,P1,\"Lakers, LA\"\ni2,P2,x\ni3,P3,y\ni4,P4,\"=cmd()\"\n",
-        )
+async fn json_lines_and_status_filters_follow_the_contract(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&leagues_fixed()).await;
+    db.import_items(
+        &p,
+        "item_id,name,team\ni1,P1,\"Lakers, LA\"\ni2,P2,x\ni3,P3,y\ni4,P4,\"=cmd()\"\n",
+    )
+    .await;
+    db.import_judgments(&p, JUDGMENTS).await.expect("judgments");
+    let jsonl = export::Shape::CSV.with_format(export::Format::Jsonl);
+    let (labels, _) = export_text(&db, &p, false, jsonl).await;
+    assert_eq!(
+        labels,
+        "{\"item_id\":\"i1\",\"status\":\"resolved\",\"label\":\"nba\",\"votes\":3,\"judgments\":3,\"agreement\":1.0,\"answers\":{\"nba\":3},\"input\":{\"name\":\"P1\",\"team\":\"Lakers, LA\"}}\n\
+         {\"item_id\":\"i2\",\"status\":\"resolved\",\"label\":\"nfl\",\"votes\":2,\"judgments\":3,\"agreement\":0.6666666666666666,\"answers\":{\"nfl\":2,\"nba\":1},\"input\":{\"name\":\"P2\",\"team\":\"x\"}}\n\
+         {\"item_id\":\"i3\",\"status\":\"unresolved\",\"label\":null,\"votes\":1,\"judgments\":3,\"agreement\":0.3333333333333333,\"answers\":{\"mlb\":1,\"nba\":1,\"nfl\":1},\"input\":{\"name\":\"P3\",\"team\":\"y\"}}\n\
+         {\"item_id\":\"i4\",\"status\":\"pending\",\"label\":null,\"votes\":0,\"judgments\":0,\"agreement\":null,\"answers\":{},\"input\":{\"name\":\"P4\",\"team\":\"=cmd()\"}}\n",
+        "{backend}"
+    );
+    let (judgments, _) = export_text(&db, &p, true, jsonl).await;
+    let first = judgments.lines().next().unwrap();
+    let v: serde_json::Value = serde_json::from_str(first).unwrap();
+    assert_eq!(
+        (
+            v["item_id"].as_str(),
+            v["annotator"].as_str(),
+            v["answer"].as_str(),
+            v["normalized"].as_str()
+        ),
+        (Some("i1"), Some("w1"), Some("nba"), Some("nba")),
+        "{backend}"
+    );
+    assert!(v["submitted_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(judgments.lines().count(), 9);
+
+    let resolved = export::Shape::CSV.with_filter(quorum::store::ItemFilter {
+        status: Some(quorum::domain::Status::Resolved),
+        since: None,
+    });
+    let (csv, _) = export_text(&db, &p, false, resolved).await;
+    let ids: Vec<&str> = csv.lines().skip(1).map(|l| &l[..2]).collect();
+    assert_eq!(ids, ["i1", "i2"], "{backend}: {csv}");
+    let (csv, _) = export_text(&db, &p, true, resolved).await;
+    assert_eq!(
+        csv.lines().count(),
+        1 + 6,
+        "{backend}: judgments of resolved items"
+    );
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    json_lines_and_status_filters_follow_the_contract
+);
+
+async fn a_cursor_gives_exactly_what_changed_after_it(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(LEAGUES).await;
+    db.import_items(&p, "item_id,name\ni1,P1\ni2,P2\ni3,P3\n")
         .await;
-        db.import_judgments(&p, JUDGMENTS).await.expect("judgments");
-        let jsonl = export::Shape::CSV.with_format(export::Format::Jsonl);
-        let (labels, _) = export_text(&db, &p, false, jsonl).await;
-        assert_eq!(
-            labels,
-            "{\"item_id\":\"i1\",\"status\":\"resolved\",\"label\":\"nba\",\"votes\":3,\"judgments\":3,\"agreement\":1.0,\"answers\":{\"nba\":3},\"input\":{\"name\":\"P1\",\"team\":\"Lakers, LA\"}}\n\
-             {\"item_id\":\"i2\",\"status\":\"resolved\",\"label\":\"nfl\",\"votes\":2,\"judgments\":3,\"agreement\":0.6666666666666666,\"answers\":{\"nfl\":2,\"nba\":1},\"input\":{\"name\":\"P2\",\"team\":\"x\"}}\n\
-             {\"item_id\":\"i3\",\"status\":\"unresolved\",\"label\":null,\"votes\":1,\"judgments\":3,\"agreement\":0.3333333333333333,\"answers\":{\"mlb\":1,\"nba\":1,\"nfl\":1},\"input\":{\"name\":\"P3\",\"team\":\"y\"}}\n\
-             {\"item_id\":\"i4\",\"status\":\"pending\",\"label\":null,\"votes\":0,\"judgments\":0,\"agreement\":null,\"answers\":{},\"input\":{\"name\":\"P4\",\"team\":\"=cmd()\"}}\n",
-            "{backend}"
-        );
-        let (judgments, _) = export_text(&db, &p, true, jsonl).await;
-        let first = judgments.lines().next().unwrap();
-        let v: serde_json::Value = serde_json::from_str(first).unwrap();
-        assert_eq!(
-            (
-                v["item_id"].as_str(),
-                v["annotator"].as_str(),
-                v["answer"].as_str(),
-                v["normalized"].as_str()
-            ),
-            (Some("i1"), Some("w1"), Some("nba"), Some("nba")),
-            "{backend}"
-        );
-        assert!(v["submitted_at"].as_str().unwrap().ends_with('Z'));
-        assert_eq!(judgments.lines().count(), 9);
+    let (full, c1) = export_text(&db, &p, false, export::Shape::CSV).await;
+    assert_eq!(full.lines().count(), 4, "{backend}");
+    assert!(c1 > 0, "{backend}: importing items is a change");
+    let since = |c: i64| {
+        export::Shape::CSV.with_filter(quorum::store::ItemFilter {
+            status: None,
+            since: Some(c),
+        })
+    };
+    let (nothing, c1_again) = export_text(&db, &p, false, since(c1)).await;
+    assert_eq!(
+        (nothing.lines().count(), c1_again),
+        (1, c1),
+        "{backend}: header only"
+    );
 
-        let resolved = export::Shape::CSV.with_filter(quorum::store::ItemFilter {
-            status: Some(quorum::domain::Status::Resolved),
-            since: None,
-        });
-        let (csv, _) = export_text(&db, &p, false, resolved).await;
-        let ids: Vec<&str> = csv.lines().skip(1).map(|l| &l[..2]).collect();
-        assert_eq!(ids, ["i1", "i2"], "{backend}: {csv}");
-        let (csv, _) = export_text(&db, &p, true, resolved).await;
-        assert_eq!(
-            csv.lines().count(),
-            1 + 6,
-            "{backend}: judgments of resolved items"
-        );
-        db.finish().await;
-    }
+    db.import_judgments(&p, "item_id,annotator,answer\ni2,w1,nba\n")
+        .await
+        .unwrap();
+    let (changed, c2) = export_text(&db, &p, false, since(c1)).await;
+    assert!(c2 > c1);
+    assert_eq!(
+        changed.lines().skip(1).map(|l| &l[..2]).collect::<Vec<_>>(),
+        ["i2"],
+        "{backend}: {changed}"
+    );
+    let (judgments, _) = export_text(&db, &p, true, since(c1)).await;
+    assert_eq!(judgments.lines().count(), 2, "{backend}: {judgments}");
+    // New items and changed items both count; earlier ones do not come back.
+    db.import_items(&p, "item_id,name\ni4,P4\n").await;
+    db.import_judgments(&p, "item_id,annotator,answer\ni3,w1,nfl\n")
+        .await
+        .unwrap();
+    let (changed, _) = export_text(&db, &p, false, since(c2)).await;
+    assert_eq!(
+        changed.lines().skip(1).map(|l| &l[..2]).collect::<Vec<_>>(),
+        ["i3", "i4"],
+        "{backend}: {changed}"
+    );
+    db.finish().await;
 }
-
-#[tokio::test]
-async fn a_cursor_gives_exactly_what_changed_after_it() {
-    for (backend, db) in TestDb::all().await {
-        let p = db.project(LEAGUES).await;
-        db.import_items(&p, "item_id,name\ni1,P1\ni2,P2\ni3,P3\n")
-            .await;
-        let (full, c1) = export_text(&db, &p, false, export::Shape::CSV).await;
-        assert_eq!(full.lines().count(), 4, "{backend}");
-        assert!(c1 > 0, "{backend}: importing items is a change");
-        let since = |c: i64| {
-            export::Shape::CSV.with_filter(quorum::store::ItemFilter {
-                status: None,
-                since: Some(c),
-            })
-        };
-        let (nothing, c1_again) = export_text(&db, &p, false, since(c1)).await;
-        assert_eq!(
-            (nothing.lines().count(), c1_again),
-            (1, c1),
-            "{backend}: header only"
-        );
-
-        db.import_judgments(&p, "item_id,annotator,answer\ni2,w1,nba\n")
-            .await
-            .unwrap();
-        let (changed, c2) = export_text(&db, &p, false, since(c1)).await;
-        assert!(c2 > c1);
-        assert_eq!(
-            changed.lines().skip(1).map(|l| &l[..2]).collect::<Vec<_>>(),
-            ["i2"],
-            "{backend}: {changed}"
-        );
-        let (judgments, _) = export_text(&db, &p, true, since(c1)).await;
-        assert_eq!(judgments.lines().count(), 2, "{backend}: {judgments}");
-        // New items and changed items both count; earlier ones do not come back.
-        db.import_items(&p, "item_id,name\ni4,P4\n").await;
-        db.import_judgments(&p, "item_id,annotator,answer\ni3,w1,nfl\n")
-            .await
-            .unwrap();
-        let (changed, _) = export_text(&db, &p, false, since(c2)).await;
-        assert_eq!(
-            changed.lines().skip(1).map(|l| &l[..2]).collect::<Vec<_>>(),
-            ["i3", "i4"],
-            "{backend}: {changed}"
-        );
-        db.finish().await;
-    }
-}
+on_both_backends!(
+    #[tokio::test]
+    a_cursor_gives_exactly_what_changed_after_it
+);
 
 /// Annotators label while a pipeline pulls increments; the items of all pulls, each at its
 /// latest version, equal the final full export exactly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn incremental_pulls_under_concurrent_labeling_add_up_to_the_final_export() {
+async fn incremental_pulls_under_concurrent_labeling_add_up_to_the_final_export(db: TestDb) {
     use std::collections::BTreeMap;
     use std::sync::Arc;
-    for (backend, db) in TestDb::all().await {
-        let db = Arc::new(db);
-        let p = Arc::new(
-            db.project(
-                &LEAGUES
-                    .replace("agree = 2", "agree = 3")
-                    .replace("max = 3", "max = 5"),
-            )
-            .await,
-        );
-        let mut csv = String::from("item_id,name\n");
-        for i in 0..60 {
-            csv.push_str(&format!("i{i:02},P{i}\n"));
-        }
-        db.import_items(&p, &csv).await;
-        let mut workers = Vec::new();
-        for n in 0..8 {
-            let (db, p) = (db.clone(), p.clone());
-            workers.push(tokio::spawn(async move {
-                let uid = db
-                    .store
-                    .create_user(&quorum::store::NewUser {
-                        email: format!("a{n}@example.com"),
-                        role: quorum::store::Role::Annotator,
-                        password_hash: "x".into(),
-                    })
+    let backend = db.backend();
+    let db = Arc::new(db);
+    let p = Arc::new(
+        db.project(
+            &LEAGUES
+                .replace("agree = 2", "agree = 3")
+                .replace("max = 3", "max = 5"),
+        )
+        .await,
+    );
+    let mut csv = String::from("item_id,name\n");
+    for i in 0..60 {
+        csv.push_str(&format!("i{i:02},P{i}\n"));
+    }
+    db.import_items(&p, &csv).await;
+    let mut workers = Vec::new();
+    for n in 0..8 {
+        let (db, p) = (db.clone(), p.clone());
+        workers.push(tokio::spawn(async move {
+            let uid = db
+                .store
+                .create_user(&quorum::store::NewUser {
+                    email: format!("a{n}@example.com"),
+                    role: quorum::store::Role::Annotator,
+                    password_hash: "x".into(),
+                })
+                .await
+                .unwrap()
+                .id;
+            let mut now = 1_800_000_000_000;
+            while let Some(lease) = db.store.next_item(&p, uid, now).await.unwrap() {
+                now += 1;
+                let answer = ["nba", "nfl", "nba", "mlb"][(now as usize + n) % 4];
+                db.store
+                    .submit(&p, lease.id, uid, answer, "api", now)
                     .await
-                    .unwrap()
-                    .id;
-                let mut now = 1_800_000_000_000;
-                while let Some(lease) = db.store.next_item(&p, uid, now).await.unwrap() {
-                    now += 1;
-                    let answer = ["nba", "nfl", "nba", "mlb"][(now as usize + n) % 4];
-                    db.store
-                        .submit(&p, lease.id, uid, answer, "api", now)
-                        .await
-                        .unwrap();
-                }
-            }));
-        }
-        // The pipeline pulls in this task while the annotators work in theirs, and once more
-        // after the last of them finished.
-        let mut merged: BTreeMap<String, String> = BTreeMap::new();
-        let mut cursor = None;
-        let mut pulls = 0;
-        loop {
-            let finished = workers.iter().all(|w| w.is_finished());
-            let shape = export::Shape::CSV.with_filter(quorum::store::ItemFilter {
-                status: None,
-                since: cursor,
-            });
-            let (text, next) = export_text(&db, &p, false, shape).await;
-            for line in text.lines().skip(1) {
-                let id = line.split(',').next().unwrap().to_owned();
-                merged.insert(id, line.to_owned());
+                    .unwrap();
             }
-            cursor = Some(next);
-            pulls += 1;
-            if finished {
-                break;
-            }
-            tokio::task::yield_now().await;
+        }));
+    }
+    // The pipeline pulls in this task while the annotators work in theirs, and once more
+    // after the last of them finished.
+    let mut merged: BTreeMap<String, String> = BTreeMap::new();
+    let mut cursor = None;
+    let mut pulls = 0;
+    loop {
+        let finished = workers.iter().all(|w| w.is_finished());
+        let shape = export::Shape::CSV.with_filter(quorum::store::ItemFilter {
+            status: None,
+            since: cursor,
+        });
+        let (text, next) = export_text(&db, &p, false, shape).await;
+        for line in text.lines().skip(1) {
+            let id = line.split(',').next().unwrap().to_owned();
+            merged.insert(id, line.to_owned());
         }
-        for w in workers {
-            w.await.unwrap();
+        cursor = Some(next);
+        pulls += 1;
+        if finished {
+            break;
         }
-        let (full, _) = export_text(&db, &p, false, export::Shape::CSV).await;
-        let expected: BTreeMap<String, String> = full
-            .lines()
-            .skip(1)
-            .map(|l| (l.split(',').next().unwrap().to_owned(), l.to_owned()))
-            .collect();
-        assert!(
-            pulls > 2,
-            "{backend}: pulled while labeling ({pulls} pulls)"
-        );
-        assert_eq!(merged, expected, "{backend}");
-        match Arc::try_unwrap(db) {
-            Ok(db) => db.finish().await,
-            Err(_) => panic!("database still shared"),
-        }
+        tokio::task::yield_now().await;
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let (full, _) = export_text(&db, &p, false, export::Shape::CSV).await;
+    let expected: BTreeMap<String, String> = full
+        .lines()
+        .skip(1)
+        .map(|l| (l.split(',').next().unwrap().to_owned(), l.to_owned()))
+        .collect();
+    assert!(
+        pulls > 2,
+        "{backend}: pulled while labeling ({pulls} pulls)"
+    );
+    assert_eq!(merged, expected, "{backend}");
+    match Arc::try_unwrap(db) {
+        Ok(db) => db.finish().await,
+        Err(_) => panic!("database still shared"),
     }
 }
+on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    incremental_pulls_under_concurrent_labeling_add_up_to_the_final_export
+);
 
 /// Exports read a thousand items per query: rows must come out complete and in import order
 /// across page boundaries, including whole pages of items nobody judged, with filters too.
-#[tokio::test]
-async fn exports_page_through_large_projects_in_import_order() {
-    for (backend, db) in TestDb::all().await {
-        let p = db.project(&leagues_fixed()).await;
-        let n = 2_345;
-        let mut items = String::from("item_id,name\n");
-        for i in 0..n {
-            items.push_str(&format!("it{i},\"Player \"\"{i}\"\", é\"\n"));
-        }
-        db.import_items(&p, &items).await;
-        // Items 1000..2100 stay unjudged: the second page has no judgments at all.
-        let mut judgments = String::from("item_id,annotator,answer\n");
-        let mut judged = 0;
-        for i in (0..n).filter(|i| !(1000..2100).contains(i) && i % 7 != 0) {
-            let answers = if i % 3 == 0 {
-                ["nba", "nfl", "mlb"]
-            } else {
-                ["nba", "nba", "nfl"]
-            };
-            for (w, a) in answers.iter().enumerate() {
-                judgments.push_str(&format!("it{i},w{w},{a}\n"));
-                judged += 1;
-            }
-        }
-        db.import_judgments(&p, &judgments)
-            .await
-            .expect("judgments");
-
-        let expected_ids: Vec<String> = (0..n).map(|i| format!("it{i}")).collect();
-        let (labels, _) = export_text(&db, &p, false, export::Shape::CSV).await;
-        let mut reader = csv::Reader::from_reader(labels.as_bytes());
-        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
-        let ids: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
-        assert_eq!(
-            ids, expected_ids,
-            "{backend}: every item once, in import order"
-        );
-        assert_eq!(&rows[5][7], "Player \"5\", é", "{backend}: input cell");
-
-        let jsonl = export::Shape::CSV.with_format(export::Format::Jsonl);
-        let (lines, _) = export_text(&db, &p, false, jsonl).await;
-        let ids: Vec<String> = lines
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).expect("json line");
-                v["item_id"].as_str().expect("id").to_owned()
-            })
-            .collect();
-        assert_eq!(ids, expected_ids, "{backend}: JSON lines too");
-
-        // The judgments in (item, submission) order, as the database has them.
-        let reference: Vec<(String, String)> = sqlx::query_as(
-            "SELECT i.external_id, u.name FROM items i JOIN judgments j ON j.item_id = i.id \
-             JOIN users u ON u.id = j.annotator_id WHERE i.project_id = $1 ORDER BY i.id, j.id",
-        )
-        .bind(p.id)
-        .fetch_all(db.store.pool())
-        .await
-        .expect("reference");
-        assert_eq!(reference.len(), judged, "{backend}");
-        let (text, _) = export_text(&db, &p, true, export::Shape::CSV).await;
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let exported: Vec<(String, String)> = reader
-            .records()
-            .map(|r| {
-                let r = r.expect("row");
-                (r[0].to_owned(), r[1].to_owned())
-            })
-            .collect();
-        assert_eq!(exported, reference, "{backend}: judgments across pages");
-
-        let resolved = export::Shape::CSV.with_filter(quorum::store::ItemFilter {
-            status: Some(quorum::domain::Status::Resolved),
-            since: None,
-        });
-        let expected: Vec<String> = (0..n)
-            .filter(|i| !(1000..2100).contains(i) && i % 7 != 0 && i % 3 != 0)
-            .map(|i| format!("it{i}"))
-            .collect();
-        let (labels, _) = export_text(&db, &p, false, resolved).await;
-        let mut reader = csv::Reader::from_reader(labels.as_bytes());
-        let ids: Vec<String> = reader
-            .records()
-            .map(|r| r.expect("row")[0].to_owned())
-            .collect();
-        assert_eq!(ids, expected, "{backend}: a status filter across pages");
-        let (text, _) = export_text(&db, &p, true, resolved).await;
-        assert_eq!(
-            text.lines().count(),
-            1 + 3 * expected.len(),
-            "{backend}: judgments of resolved items across pages"
-        );
-        db.finish().await;
+async fn exports_page_through_large_projects_in_import_order(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&leagues_fixed()).await;
+    let n = 2_345;
+    let mut items = String::from("item_id,name\n");
+    for i in 0..n {
+        items.push_str(&format!("it{i},\"Player \"\"{i}\"\", é\"\n"));
     }
+    db.import_items(&p, &items).await;
+    // Items 1000..2100 stay unjudged: the second page has no judgments at all.
+    let mut judgments = String::from("item_id,annotator,answer\n");
+    let mut judged = 0;
+    for i in (0..n).filter(|i| !(1000..2100).contains(i) && i % 7 != 0) {
+        let answers = if i % 3 == 0 {
+            ["nba", "nfl", "mlb"]
+        } else {
+            ["nba", "nba", "nfl"]
+        };
+        for (w, a) in answers.iter().enumerate() {
+            judgments.push_str(&format!("it{i},w{w},{a}\n"));
+            judged += 1;
+        }
+    }
+    db.import_judgments(&p, &judgments)
+        .await
+        .expect("judgments");
+
+    let expected_ids: Vec<String> = (0..n).map(|i| format!("it{i}")).collect();
+    let (labels, _) = export_text(&db, &p, false, export::Shape::CSV).await;
+    let mut reader = csv::Reader::from_reader(labels.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    assert_eq!(
+        ids, expected_ids,
+        "{backend}: every item once, in import order"
+    );
+    assert_eq!(&rows[5][7], "Player \"5\", é", "{backend}: input cell");
+
+    let jsonl = export::Shape::CSV.with_format(export::Format::Jsonl);
+    let (lines, _) = export_text(&db, &p, false, jsonl).await;
+    let ids: Vec<String> = lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            v["item_id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    assert_eq!(ids, expected_ids, "{backend}: JSON lines too");
+
+    // The judgments in (item, submission) order, as the database has them.
+    let reference: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.external_id, u.name FROM items i JOIN judgments j ON j.item_id = i.id \
+         JOIN users u ON u.id = j.annotator_id WHERE i.project_id = $1 ORDER BY i.id, j.id",
+    )
+    .bind(p.id)
+    .fetch_all(db.store.pool())
+    .await
+    .expect("reference");
+    assert_eq!(reference.len(), judged, "{backend}");
+    let (text, _) = export_text(&db, &p, true, export::Shape::CSV).await;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let exported: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.expect("row");
+            (r[0].to_owned(), r[1].to_owned())
+        })
+        .collect();
+    assert_eq!(exported, reference, "{backend}: judgments across pages");
+
+    let resolved = export::Shape::CSV.with_filter(quorum::store::ItemFilter {
+        status: Some(quorum::domain::Status::Resolved),
+        since: None,
+    });
+    let expected: Vec<String> = (0..n)
+        .filter(|i| !(1000..2100).contains(i) && i % 7 != 0 && i % 3 != 0)
+        .map(|i| format!("it{i}"))
+        .collect();
+    let (labels, _) = export_text(&db, &p, false, resolved).await;
+    let mut reader = csv::Reader::from_reader(labels.as_bytes());
+    let ids: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("row")[0].to_owned())
+        .collect();
+    assert_eq!(ids, expected, "{backend}: a status filter across pages");
+    let (text, _) = export_text(&db, &p, true, resolved).await;
+    assert_eq!(
+        text.lines().count(),
+        1 + 3 * expected.len(),
+        "{backend}: judgments of resolved items across pages"
+    );
+    db.finish().await;
 }
+on_both_backends!(
+    #[tokio::test]
+    exports_page_through_large_projects_in_import_order
+);
 
 /// Pages hold about a mebibyte: items with large input fields come a few per page, still all of
 /// them in order. On SQLite a NUL character inside a text survives the packing (PostgreSQL
 /// refuses NUL in text outright).
-#[tokio::test]
-async fn large_items_and_nul_characters_export_whole() {
-    for (backend, db) in TestDb::all().await {
-        let p = db.project(&leagues_fixed()).await;
-        let big = "x".repeat(40_000);
-        let mut items = String::from("item_id,notes\n");
-        for i in 0..130 {
-            items.push_str(&format!("big{i},{big}{i}\n"));
-        }
-        db.import_items(&p, &items).await;
-        db.import_judgments(&p, "item_id,annotator,answer\nbig7,w1,nba\nbig7,w2,nba\n")
-            .await
-            .expect("judgments");
-        if backend == "sqlite" {
-            sqlx::query(
-                "UPDATE judgments SET answer = 'n' || char(0) || 'ba' WHERE annotator_id = \
-                 (SELECT id FROM users WHERE name = 'w2')",
-            )
-            .execute(db.store.pool())
-            .await
-            .expect("a NUL in an answer");
-            sqlx::query(
-                "UPDATE items SET external_id = 'big' || char(0) || '9' WHERE external_id = 'big9'",
-            )
-            .execute(db.store.pool())
-            .await
-            .expect("a NUL in an item id");
-        }
-        let (labels, _) = export_text(&db, &p, false, export::Shape::CSV).await;
-        let mut reader = csv::Reader::from_reader(labels.as_bytes());
-        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
-        assert_eq!(rows.len(), 130, "{backend}");
-        for (i, row) in rows.iter().enumerate() {
-            let id = if i == 9 && backend == "sqlite" {
-                "big\u{0}9".to_owned()
-            } else {
-                format!("big{i}")
-            };
-            assert_eq!(&row[0], id, "{backend}: item {i} in order");
-            assert_eq!(&row[7], format!("{big}{i}"), "{backend}: item {i} whole");
-        }
-        assert_eq!(&rows[7][4], "2", "{backend}: judgments counted");
-        let (judgments, _) = export_text(&db, &p, true, export::Shape::CSV).await;
-        let expected = if backend == "sqlite" {
-            "item_id,annotator,answer,normalized,submitted_at\nbig7,w1,nba,nba,\nbig7,w2,n\u{0}ba,nba,\n"
-        } else {
-            "item_id,annotator,answer,normalized,submitted_at\nbig7,w1,nba,nba,\nbig7,w2,nba,nba,\n"
-        };
-        let without_times: String = judgments
-            .lines()
-            .map(|l| match l.rfind(',') {
-                Some(cut) if l.ends_with('Z') => format!("{},\n", &l[..cut]),
-                _ => format!("{l}\n"),
-            })
-            .collect();
-        assert_eq!(without_times, expected, "{backend}");
-        db.finish().await;
+async fn large_items_and_nul_characters_export_whole(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&leagues_fixed()).await;
+    let big = "x".repeat(40_000);
+    let mut items = String::from("item_id,notes\n");
+    for i in 0..130 {
+        items.push_str(&format!("big{i},{big}{i}\n"));
     }
+    db.import_items(&p, &items).await;
+    db.import_judgments(&p, "item_id,annotator,answer\nbig7,w1,nba\nbig7,w2,nba\n")
+        .await
+        .expect("judgments");
+    if backend == "sqlite" {
+        sqlx::query(
+            "UPDATE judgments SET answer = 'n' || char(0) || 'ba' WHERE annotator_id = \
+             (SELECT id FROM users WHERE name = 'w2')",
+        )
+        .execute(db.store.pool())
+        .await
+        .expect("a NUL in an answer");
+        sqlx::query(
+            "UPDATE items SET external_id = 'big' || char(0) || '9' WHERE external_id = 'big9'",
+        )
+        .execute(db.store.pool())
+        .await
+        .expect("a NUL in an item id");
+    }
+    let (labels, _) = export_text(&db, &p, false, export::Shape::CSV).await;
+    let mut reader = csv::Reader::from_reader(labels.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 130, "{backend}");
+    for (i, row) in rows.iter().enumerate() {
+        let id = if i == 9 && backend == "sqlite" {
+            "big\u{0}9".to_owned()
+        } else {
+            format!("big{i}")
+        };
+        assert_eq!(&row[0], id, "{backend}: item {i} in order");
+        assert_eq!(&row[7], format!("{big}{i}"), "{backend}: item {i} whole");
+    }
+    assert_eq!(&rows[7][4], "2", "{backend}: judgments counted");
+    let (judgments, _) = export_text(&db, &p, true, export::Shape::CSV).await;
+    let expected = if backend == "sqlite" {
+        "item_id,annotator,answer,normalized,submitted_at\nbig7,w1,nba,nba,\nbig7,w2,n\u{0}ba,nba,\n"
+    } else {
+        "item_id,annotator,answer,normalized,submitted_at\nbig7,w1,nba,nba,\nbig7,w2,nba,nba,\n"
+    };
+    let without_times: String = judgments
+        .lines()
+        .map(|l| match l.rfind(',') {
+            Some(cut) if l.ends_with('Z') => format!("{},\n", &l[..cut]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert_eq!(without_times, expected, "{backend}");
+    db.finish().await;
 }
+on_both_backends!(
+    #[tokio::test]
+    large_items_and_nul_characters_export_whole
+);

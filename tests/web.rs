@@ -158,9 +158,7 @@ macro_rules! browser {
     }};
 }
 
-#[actix_web::test]
-async fn anonymous_users_are_sent_to_login() {
-    let db = TestDb::sqlite().await;
+async fn anonymous_users_are_sent_to_login(db: TestDb) {
     let mut b = browser!(db.store);
     for path in ["/", "/p/leagues/label"] {
         let page = b.get(path).await;
@@ -178,10 +176,12 @@ async fn anonymous_users_are_sent_to_login() {
     assert_eq!(b.get("/nope").await.status, 404);
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    anonymous_users_are_sent_to_login
+);
 
-#[actix_web::test]
-async fn login_logout_and_csrf() {
-    let db = TestDb::sqlite().await;
+async fn login_logout_and_csrf(db: TestDb) {
     user(&db.store, "a@example.com", Role::Annotator).await;
     let mut b = browser!(db.store);
     let wrong = b.login("a@example.com", "nope").await;
@@ -223,10 +223,12 @@ async fn login_logout_and_csrf() {
     assert_eq!(b.get("/").await.status, 303, "logged out");
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    login_logout_and_csrf
+);
 
-#[actix_web::test]
-async fn annotators_label_only_their_projects_and_see_escaped_content() {
-    let db = TestDb::sqlite().await;
+async fn annotators_label_only_their_projects_and_see_escaped_content(db: TestDb) {
     let s = &db.store;
     let toml = LEAGUES.replace(
         "instructions = \"Which league does this player play in?\"",
@@ -308,10 +310,12 @@ async fn annotators_label_only_their_projects_and_see_escaped_content() {
     assert_eq!(s.project_counts(p.id).await.unwrap().judgments, 1);
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    annotators_label_only_their_projects_and_see_escaped_content
+);
 
-#[actix_web::test]
-async fn labeling_loop_moves_to_the_next_item_and_skips_stick() {
-    let db = TestDb::sqlite().await;
+async fn labeling_loop_moves_to_the_next_item_and_skips_stick(db: TestDb) {
     let s = &db.store;
     let p = db.project(LEAGUES).await;
     db.import_items(&p, "item_id,name\na,A\nb,B\nc,C\n").await;
@@ -355,10 +359,12 @@ async fn labeling_loop_moves_to_the_next_item_and_skips_stick() {
     );
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    labeling_loop_moves_to_the_next_item_and_skips_stick
+);
 
-#[actix_web::test]
-async fn disabled_accounts_lose_access_at_their_next_request() {
-    let db = TestDb::sqlite().await;
+async fn disabled_accounts_lose_access_at_their_next_request(db: TestDb) {
     user(&db.store, "d@example.com", Role::Annotator).await;
     let mut b = browser!(db.store);
     b.login("d@example.com", "password1").await;
@@ -370,10 +376,12 @@ async fn disabled_accounts_lose_access_at_their_next_request() {
     assert_eq!(b.get("/").await.status, 303);
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    disabled_accounts_lose_access_at_their_next_request
+);
 
-#[actix_web::test]
-async fn failed_logins_are_rate_limited_per_account() {
-    let db = TestDb::sqlite().await;
+async fn failed_logins_are_rate_limited_per_account(db: TestDb) {
     user(&db.store, "r@example.com", Role::Annotator).await;
     user(&db.store, "other@example.com", Role::Annotator).await;
     let mut b = browser!(db.store);
@@ -391,10 +399,12 @@ async fn failed_logins_are_rate_limited_per_account() {
     );
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    failed_logins_are_rate_limited_per_account
+);
 
-#[actix_web::test]
-async fn owners_see_only_their_dashboards_and_downloads_are_spreadsheet_safe() {
-    let db = TestDb::sqlite().await;
+async fn owners_see_only_their_dashboards_and_downloads_are_spreadsheet_safe(db: TestDb) {
     let s = &db.store;
     let owner = user(s, "owner@example.com", Role::Owner).await;
     user(s, "rival@example.com", Role::Owner).await;
@@ -464,10 +474,12 @@ async fn owners_see_only_their_dashboards_and_downloads_are_spreadsheet_safe() {
     assert_eq!(b.get("/o/leagues/download/secrets.txt").await.status, 404);
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    owners_see_only_their_dashboards_and_downloads_are_spreadsheet_safe
+);
 
-#[actix_web::test]
-async fn owners_upload_items_all_or_nothing() {
-    let db = TestDb::sqlite().await;
+async fn owners_upload_items_all_or_nothing(db: TestDb) {
     let s = &db.store;
     let owner = user(s, "owner@example.com", Role::Owner).await;
     user(s, "rival@example.com", Role::Owner).await;
@@ -544,10 +556,12 @@ async fn owners_upload_items_all_or_nothing() {
     assert_eq!(s.project_counts(p.id).await.unwrap().items, 2);
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    owners_upload_items_all_or_nothing
+);
 
-#[actix_web::test]
-async fn owners_adjudicate_unresolved_items_and_exports_say_so() {
-    let db = TestDb::sqlite().await;
+async fn owners_adjudicate_unresolved_items_and_exports_say_so(db: TestDb) {
     let s = &db.store;
     let owner = user(s, "owner@example.com", Role::Owner).await;
     let annotator = user(s, "ann@example.com", Role::Annotator).await;
@@ -644,10 +658,12 @@ async fn owners_adjudicate_unresolved_items_and_exports_say_so() {
     );
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    owners_adjudicate_unresolved_items_and_exports_say_so
+);
 
-#[actix_web::test]
-async fn owners_add_annotators_to_their_projects() {
-    let db = TestDb::sqlite().await;
+async fn owners_add_annotators_to_their_projects(db: TestDb) {
     let s = &db.store;
     let owner = user(s, "owner@example.com", Role::Owner).await;
     user(s, "new@example.com", Role::Annotator).await;
@@ -698,10 +714,12 @@ async fn owners_add_annotators_to_their_projects() {
     assert_eq!(ann.get("/p/leagues/label").await.status, 200, "member now");
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    owners_add_annotators_to_their_projects
+);
 
-#[actix_web::test]
-async fn admins_create_users_reset_passwords_and_disable_accounts() {
-    let db = TestDb::sqlite().await;
+async fn admins_create_users_reset_passwords_and_disable_accounts(db: TestDb) {
     let s = &db.store;
     user(s, "admin@example.com", Role::Admin).await;
     user(s, "owner@example.com", Role::Owner).await;
@@ -807,15 +825,17 @@ async fn admins_create_users_reset_passwords_and_disable_accounts() {
     assert_eq!(own.status, 400, "admins cannot lock themselves out");
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    admins_create_users_reset_passwords_and_disable_accounts
+);
 
 /// A form given as owned pairs, as the test browser posts it.
 fn pairs(form: &[(String, String)]) -> Vec<(&str, &str)> {
     form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-#[actix_web::test]
-async fn owners_create_and_edit_projects_and_a_new_rule_re_decides_items() {
-    let db = TestDb::sqlite().await;
+async fn owners_create_and_edit_projects_and_a_new_rule_re_decides_items(db: TestDb) {
     let s = &db.store;
     user(s, "owner@example.com", Role::Owner).await;
     user(s, "rival@example.com", Role::Owner).await;
@@ -1033,6 +1053,10 @@ async fn owners_create_and_edit_projects_and_a_new_rule_re_decides_items() {
     assert!(page.body.contains("Someone changed this project"));
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    owners_create_and_edit_projects_and_a_new_rule_re_decides_items
+);
 
 /// The secret shown in the "copy your new token now" box.
 fn shown_secret(page: &Page) -> String {
@@ -1048,9 +1072,7 @@ async fn token_count(store: &Store) -> usize {
     store.list_tokens(None).await.unwrap().len()
 }
 
-#[actix_web::test]
-async fn api_tokens_need_a_login_and_a_csrf_token() {
-    let db = TestDb::sqlite().await;
+async fn api_tokens_need_a_login_and_a_csrf_token(db: TestDb) {
     user(&db.store, "owner@example.com", Role::Owner).await;
     let mut b = browser!(db.store);
     for page in [
@@ -1082,11 +1104,13 @@ async fn api_tokens_need_a_login_and_a_csrf_token() {
     assert_eq!(revoke.status, 403);
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    api_tokens_need_a_login_and_a_csrf_token
+);
 
-#[actix_web::test]
-async fn a_new_token_is_shown_once_then_listed_by_its_prefix_and_stored_as_sha256() {
+async fn a_new_token_is_shown_once_then_listed_by_its_prefix_and_stored_as_sha256(db: TestDb) {
     use sha2::Digest;
-    let db = TestDb::sqlite().await;
     let s = &db.store;
     let owner = user(s, "owner@example.com", Role::Owner).await;
     let config = quorum::domain::ProjectConfig::from_toml(LEAGUES).unwrap();
@@ -1200,10 +1224,12 @@ async fn a_new_token_is_shown_once_then_listed_by_its_prefix_and_stored_as_sha25
     assert_ne!(shown_secret(&created), secret);
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    a_new_token_is_shown_once_then_listed_by_its_prefix_and_stored_as_sha256
+);
 
-#[actix_web::test]
-async fn annotators_get_annotate_tokens_for_their_projects_only() {
-    let db = TestDb::sqlite().await;
+async fn annotators_get_annotate_tokens_for_their_projects_only(db: TestDb) {
     let s = &db.store;
     let owner = user(s, "owner@example.com", Role::Owner).await;
     let annotator = user(s, "ann@example.com", Role::Annotator).await;
@@ -1291,10 +1317,12 @@ async fn annotators_get_annotate_tokens_for_their_projects_only() {
     assert!(secret.starts_with(&tokens[0].prefix));
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    annotators_get_annotate_tokens_for_their_projects_only
+);
 
-#[actix_web::test]
-async fn owners_are_offered_the_import_scope_and_annotators_are_not() {
-    let db = TestDb::sqlite().await;
+async fn owners_are_offered_the_import_scope_and_annotators_are_not(db: TestDb) {
     let s = &db.store;
     let owner = user(s, "owner@example.com", Role::Owner).await;
     let annotator = user(s, "ann@example.com", Role::Annotator).await;
@@ -1404,10 +1432,12 @@ async fn owners_are_offered_the_import_scope_and_annotators_are_not() {
     assert_eq!(token_count(s).await, 1, "refusals create nothing");
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    owners_are_offered_the_import_scope_and_annotators_are_not
+);
 
-#[actix_web::test]
-async fn users_revoke_their_own_tokens_and_nobody_elses() {
-    let db = TestDb::sqlite().await;
+async fn users_revoke_their_own_tokens_and_nobody_elses(db: TestDb) {
     let s = &db.store;
     user(s, "owner@example.com", Role::Owner).await;
     user(s, "ann@example.com", Role::Annotator).await;
@@ -1477,80 +1507,84 @@ async fn users_revoke_their_own_tokens_and_nobody_elses() {
     assert!(s.authenticate_token(&hash, 2).await.unwrap().is_none());
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    users_revoke_their_own_tokens_and_nobody_elses
+);
 
 /// Every kind of response carries the security headers, from one middleware: a page, a
 /// redirect, a form error, a 404 page, the API (JSON, its 404, an auth error), static files
 /// and health.
-#[actix_web::test]
-async fn every_response_carries_the_security_headers() {
-    for (backend, db) in TestDb::all().await {
-        let app = test_app!(db.store);
-        let requests = [
-            ("GET", "/login", 200, true),
-            ("GET", "/", 303, true),
-            ("POST", "/logout", 403, true),
-            ("GET", "/no/such/page", 404, true),
-            ("GET", "/api/v1/openapi.json", 200, true),
-            ("GET", "/api/v1/projects", 401, true),
-            ("GET", "/api/v1/nope", 404, true),
-            ("GET", "/healthz", 200, true),
-            ("GET", "/static/app.css", 200, false),
-            ("GET", "/static/label.js", 200, false),
-        ];
-        for (method, path, status, no_store) in requests {
-            let req = if method == "GET" {
-                test::TestRequest::get()
-            } else {
-                test::TestRequest::post().set_form([("csrf", "x")])
-            };
-            let resp = test::call_service(&app, req.uri(path).to_request()).await;
-            assert_eq!(resp.status().as_u16(), status, "{backend} {method} {path}");
-            let h = |name: &str| {
-                resp.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-                    .unwrap_or_default()
-            };
-            let csp = h("content-security-policy");
-            for directive in [
-                "default-src 'self'",
-                "script-src 'self'",
-                "frame-ancestors 'none'",
-                "form-action 'self'",
-                "base-uri 'none'",
-                "object-src 'none'",
-            ] {
-                assert!(csp.contains(directive), "{backend} {path}: CSP {csp:?}");
-            }
-            assert!(!csp.contains("unsafe-inline"), "{backend} {path}");
-            assert_eq!(h("x-content-type-options"), "nosniff", "{backend} {path}");
-            assert_eq!(h("referrer-policy"), "same-origin", "{backend} {path}");
-            assert_eq!(h("x-frame-options"), "DENY", "{backend} {path}");
-            assert_eq!(
-                h("cross-origin-opener-policy"),
-                "same-origin",
-                "{backend} {path}"
-            );
-            assert_eq!(
-                h("strict-transport-security"),
-                "",
-                "no HSTS over plain HTTP"
-            );
-            if no_store {
-                assert_eq!(h("cache-control"), "no-store", "{backend} {path}");
-            } else {
-                assert!(h("cache-control").starts_with("public"), "{backend} {path}");
-            }
+async fn every_response_carries_the_security_headers(db: TestDb) {
+    let backend = db.backend();
+    let app = test_app!(db.store);
+    let requests = [
+        ("GET", "/login", 200, true),
+        ("GET", "/", 303, true),
+        ("POST", "/logout", 403, true),
+        ("GET", "/no/such/page", 404, true),
+        ("GET", "/api/v1/openapi.json", 200, true),
+        ("GET", "/api/v1/projects", 401, true),
+        ("GET", "/api/v1/nope", 404, true),
+        ("GET", "/healthz", 200, true),
+        ("GET", "/static/app.css", 200, false),
+        ("GET", "/static/label.js", 200, false),
+    ];
+    for (method, path, status, no_store) in requests {
+        let req = if method == "GET" {
+            test::TestRequest::get()
+        } else {
+            test::TestRequest::post().set_form([("csrf", "x")])
+        };
+        let resp = test::call_service(&app, req.uri(path).to_request()).await;
+        assert_eq!(resp.status().as_u16(), status, "{backend} {method} {path}");
+        let h = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        let csp = h("content-security-policy");
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "object-src 'none'",
+        ] {
+            assert!(csp.contains(directive), "{backend} {path}: CSP {csp:?}");
         }
-        db.finish().await;
+        assert!(!csp.contains("unsafe-inline"), "{backend} {path}");
+        assert_eq!(h("x-content-type-options"), "nosniff", "{backend} {path}");
+        assert_eq!(h("referrer-policy"), "same-origin", "{backend} {path}");
+        assert_eq!(h("x-frame-options"), "DENY", "{backend} {path}");
+        assert_eq!(
+            h("cross-origin-opener-policy"),
+            "same-origin",
+            "{backend} {path}"
+        );
+        assert_eq!(
+            h("strict-transport-security"),
+            "",
+            "no HSTS over plain HTTP"
+        );
+        if no_store {
+            assert_eq!(h("cache-control"), "no-store", "{backend} {path}");
+        } else {
+            assert!(h("cache-control").starts_with("public"), "{backend} {path}");
+        }
     }
+    db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    every_response_carries_the_security_headers
+);
 
 /// Deployments with secure cookies (HTTPS) also send Strict-Transport-Security.
-#[actix_web::test]
-async fn secure_deployments_send_hsts() {
-    let db = TestDb::sqlite().await;
+async fn secure_deployments_send_hsts(db: TestDb) {
     let app = test_app!(db.store, true);
     let resp = test::call_service(&app, test::TestRequest::get().uri("/login").to_request()).await;
     assert_eq!(
@@ -1561,3 +1595,7 @@ async fn secure_deployments_send_hsts() {
     );
     db.finish().await;
 }
+on_both_backends!(
+    #[actix_web::test]
+    secure_deployments_send_hsts
+);

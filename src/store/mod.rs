@@ -80,7 +80,20 @@ pub struct Store {
     /// When this process last reclaimed each project's expired leases (PostgreSQL; see
     /// [`Store::next_item`]).
     reclaims: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
+    /// Budget for exports streaming at once (see [`Store::try_export_slot`]).
+    export_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Budget for snapshots written at once (see [`Store::try_snapshot_slot`]).
+    snapshot_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Exports streaming at once from one database handle. Each holds a pooled connection (its read
+/// view) for as long as its client reads, so without a bound a few slow downloads could take
+/// every connection and stall labeling.
+pub const CONCURRENT_EXPORTS: usize = 3;
+
+/// Snapshots written at once from one database handle: each holds two pooled connections (its
+/// read view and the one storing chunks) for its whole run.
+pub const CONCURRENT_SNAPSHOTS: usize = 1;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -154,6 +167,8 @@ impl Store {
             busy_timeout: options.busy_timeout,
             write_turn: Default::default(),
             reclaims: Default::default(),
+            export_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_EXPORTS)),
+            snapshot_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SNAPSHOTS)),
         })
     }
 
@@ -172,6 +187,18 @@ impl Store {
         let store = Store::connect(options).await?;
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// One of the [`CONCURRENT_EXPORTS`] slots, held while an export streams; `None` when all
+    /// are taken (the client is told to retry). Per handle rather than per process, so the
+    /// budget follows the pool it protects.
+    pub fn try_export_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.export_slots.clone().try_acquire_owned().ok()
+    }
+
+    /// The snapshot writer's slot (see [`CONCURRENT_SNAPSHOTS`]); `None` while another runs.
+    pub fn try_snapshot_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.snapshot_slots.clone().try_acquire_owned().ok()
     }
 
     pub fn backend(&self) -> Backend {

@@ -1,6 +1,9 @@
-//! Test harness: a fresh, migrated database per test on SQLite (always) and PostgreSQL (when
-//! `QUORUM_TEST_POSTGRES_URL` is set; CI sets it and `QUORUM_REQUIRE_POSTGRES=1` so a missing
-//! server fails instead of skipping).
+//! Test harness: every integration test runs twice, on a fresh SQLite file and on its own
+//! PostgreSQL database, as two tests the runner schedules in parallel (`NAME::sqlite`,
+//! `NAME::postgres`; see [`on_both_backends!`]). PostgreSQL needs `QUORUM_TEST_POSTGRES_URL`
+//! (an admin URL; each test creates and drops a database of its own); without it the
+//! PostgreSQL half prints `SKIPPED on PostgreSQL` and passes, unless `QUORUM_REQUIRE_POSTGRES=1`
+//! (as CI sets) turns the skip into a failure.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,36 +14,56 @@ use quorum::store::{NoProgress, Project, Store, StoreOptions};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh database that is removed when dropped.
-pub struct TestDb {
-    pub store: Store,
-    pub url: String,
-    cleanup: Cleanup,
-    _dir: Option<tempfile::TempDir>,
+/// Makes each named test two tests, one per backend: for `async fn NAME(db: TestDb)`, the
+/// module `NAME` holds `sqlite` and `postgres`, each run under the given test attribute (for
+/// example `#[tokio::test]`, `#[actix_web::test]` or a multi-threaded tokio runtime).
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    (#[$attr:meta] $($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[$attr]
+                async fn sqlite() {
+                    super::$name($crate::common::TestDb::sqlite().await).await
+                }
+
+                #[$attr]
+                async fn postgres() {
+                    if let Some(db) = $crate::common::TestDb::postgres().await {
+                        super::$name(db).await
+                    }
+                }
+            }
+        )+
+    };
 }
 
-enum Cleanup {
-    None,
-    DropPostgres { admin_url: String, name: String },
+/// The two stores every test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-impl TestDb {
-    pub async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let store = Store::open(&StoreOptions::new(&url))
-            .await
-            .expect("open sqlite");
-        TestDb {
-            store,
-            url,
-            cleanup: Cleanup::None,
-            _dir: Some(dir),
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
         }
     }
+}
 
-    /// A new database on the PostgreSQL server, or `None` (with a note) when none is configured.
-    pub async fn postgres() -> Option<TestDb> {
+/// A database of its own on the configured PostgreSQL server, dropped by [`PgDatabase::drop`].
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// A new, empty database, or `None` (with the `SKIPPED` note) when no server is configured.
+    pub async fn create() -> Option<PgDatabase> {
         let Ok(admin_url) = std::env::var("QUORUM_TEST_POSTGRES_URL") else {
             if std::env::var("QUORUM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
                 panic!("QUORUM_REQUIRE_POSTGRES=1 but QUORUM_TEST_POSTGRES_URL is not set");
@@ -65,37 +88,77 @@ impl TestDb {
         )
         .await
         .expect("create test database");
-        let url = replace_db(&admin_url, &name);
+        Some(PgDatabase {
+            url: replace_db(&admin_url, &name),
+            admin_url,
+            name,
+        })
+    }
+
+    /// Drops the database, closing whatever connections are still open to it.
+    pub async fn drop(&self) {
+        if let Ok(mut conn) = sqlx::AnyConnection::connect_any(&self.admin_url).await {
+            let _ = sqlx::Executor::execute(
+                &mut conn,
+                sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                )),
+            )
+            .await;
+        }
+    }
+}
+
+/// A fresh, migrated database that [`TestDb::finish`] removes.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    pub backend: Backend,
+    postgres: Option<PgDatabase>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let store = Store::open(&StoreOptions::new(&url))
+            .await
+            .expect("open sqlite");
+        TestDb {
+            store,
+            url,
+            backend: Backend::Sqlite,
+            postgres: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new database on the PostgreSQL server, or `None` (with a note) when none is configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let database = PgDatabase::create().await?;
+        let store = Store::open(&StoreOptions::new(&database.url))
             .await
             .expect("open postgres");
         Some(TestDb {
             store,
-            url,
-            cleanup: Cleanup::DropPostgres { admin_url, name },
+            url: database.url.clone(),
+            backend: Backend::Postgres,
+            postgres: Some(database),
             _dir: None,
         })
     }
 
-    /// Both backends: SQLite always, PostgreSQL when configured.
-    pub async fn all() -> Vec<(&'static str, TestDb)> {
-        let mut out = vec![("sqlite", TestDb::sqlite().await)];
-        if let Some(pg) = TestDb::postgres().await {
-            out.push(("postgres", pg));
-        }
-        out
+    /// Names the backend in assertion messages.
+    pub fn backend(&self) -> &'static str {
+        self.backend.name()
     }
 
     pub async fn finish(self) {
         self.store.close().await;
-        if let Cleanup::DropPostgres { admin_url, name } = &self.cleanup
-            && let Ok(mut conn) = sqlx::AnyConnection::connect_any(admin_url).await
-        {
-            let _ = sqlx::Executor::execute(
-                &mut conn,
-                sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
-            )
-            .await;
+        if let Some(database) = &self.postgres {
+            database.drop().await;
         }
     }
 

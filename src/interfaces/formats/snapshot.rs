@@ -22,10 +22,6 @@ pub const SNAPSHOT_FILES: [&str; 6] = [
     "stats.json",
 ];
 
-/// Snapshots written at once, per process: each holds two database connections (its read view
-/// and the one storing chunks) for its whole run.
-static SNAPSHOT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-
 /// Stored chunks are about this size.
 const CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -66,7 +62,7 @@ pub async fn create_snapshot(
     created_by: Option<i64>,
     now: i64,
 ) -> Result<Manifest, ExportError> {
-    let _slot = SNAPSHOT_SLOTS.try_acquire().map_err(|_| {
+    let _slot = store.try_snapshot_slot().ok_or_else(|| {
         ExportError::Busy("another snapshot is being written; try again when it is done".into())
     })?;
     let id = store

@@ -7,7 +7,7 @@ use actix_web::web::Bytes;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::interfaces::formats::export::{self, Cells, ExportOut, Format, Shape};
 use crate::store::{ExportSnapshot, ItemFilter, NoProgress, Project, Store, StoreError};
@@ -65,12 +65,6 @@ impl ExportFile {
     }
 }
 
-/// Exports streaming at once, per process. Each holds a database connection (its read view)
-/// for as long as its client reads, so without a bound a few slow downloads could take every
-/// pooled connection and stall labeling; beyond it a client is told to retry.
-const CONCURRENT_EXPORTS: usize = 3;
-static EXPORT_SLOTS: Semaphore = Semaphore::const_new(CONCURRENT_EXPORTS);
-
 /// How long a client may stop reading before its export is abandoned (and its connection freed).
 const STALLED_CLIENT: Duration = Duration::from_secs(60);
 
@@ -86,7 +80,7 @@ pub enum PrepareError {
 /// An export about to be streamed: its consistent read view and what identifies its content.
 pub struct PreparedExport {
     snapshot: ExportSnapshot,
-    _slot: SemaphorePermit<'static>,
+    _slot: OwnedSemaphorePermit,
     /// The last change visible in the read view: the `since` cursor for the next pull.
     pub cursor: i64,
     /// Changes whenever the bytes could: the project's configuration, its change counter, the
@@ -102,7 +96,7 @@ pub async fn prepare(
     cells: Cells,
     filter: ItemFilter,
 ) -> Result<PreparedExport, PrepareError> {
-    let slot = EXPORT_SLOTS.try_acquire().map_err(|_| PrepareError::Busy)?;
+    let slot = store.try_export_slot().ok_or(PrepareError::Busy)?;
     let mut snapshot = store.export_snapshot().await?;
     let cursor = snapshot.change_cursor(project.id).await?;
     let version = snapshot.config_version(project.id).await?;
