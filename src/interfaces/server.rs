@@ -90,6 +90,7 @@ pub async fn serve(store: Store, config: WebConfig, listener: TcpListener) -> st
     let state = AppState {
         store,
         demo: config.demo,
+        sessions: config.sessions,
     };
     HttpServer::new(move || app(state.clone(), &config))
         .shutdown_timeout(30)

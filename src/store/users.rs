@@ -4,6 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::sessions::end_sessions_of;
 use super::{Store, StoreError, now_ms};
 
 /// What a user may do.
@@ -60,7 +61,7 @@ macro_rules! user_columns {
     };
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(User {
         id: row.try_get("id")?,
@@ -140,17 +141,27 @@ impl Store {
         )
     }
 
-    pub async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
+    /// Sets a new password and ends the user's sessions, all but `keep_session` (the hash of
+    /// the caller's own session when they reset their own password), in one transaction.
+    pub async fn set_password_hash(
+        &self,
+        user_id: i64,
+        hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
         let done =
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND external = 0")
                 .bind(hash)
                 .bind(user_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(format!("login user {user_id}")));
         }
-        Ok(())
+        let ended = end_sessions_of(&mut tx, user_id, keep_session).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
@@ -166,16 +177,42 @@ impl Store {
 }
 
 impl Store {
-    /// Enables or disables a login user; a disabled user loses access at their next request.
-    pub async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<(), StoreError> {
+    /// Enables or disables a login user. Disabling ends their sessions in the same
+    /// transaction, so enabling the account later revives none of them; a request on one of
+    /// them, on any instance, is refused from the next one on. How many sessions ended.
+    pub async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2 AND external = 0")
             .bind(i64::from(disabled))
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(format!("login user {user_id}")));
         }
-        Ok(())
+        let ended = if disabled {
+            end_sessions_of(&mut tx, user_id, None).await?
+        } else {
+            0
+        };
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Changes a login user's role and ends their sessions in one transaction: what a session
+    /// was allowed when it began must not outlive the change. How many sessions ended.
+    pub async fn set_role(&self, user_id: i64, role: Role) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2 AND external = 0")
+            .bind(role.as_str())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("login user {user_id}")));
+        }
+        let ended = end_sessions_of(&mut tx, user_id, None).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 }

@@ -6,6 +6,8 @@
 //! (as CI sets) turns the skip into a failure.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use quorum::domain::ProjectConfig;
@@ -224,18 +226,45 @@ macro_rules! test_app {
     ($store:expr) => {
         test_app!($store, false)
     };
-    ($store:expr, $secure_cookies:expr) => {{
+    ($store:expr, $secure_cookies:expr) => {
+        test_app!(
+            $store,
+            $secure_cookies,
+            quorum::auth::SessionPolicy::default()
+        )
+    };
+    ($store:expr, $secure_cookies:expr, $sessions:expr) => {
+        test_app!(
+            $store,
+            $secure_cookies,
+            $sessions,
+            actix_web::cookie::Key::generate()
+        )
+    };
+    // With a given session key: several apps on one key and one database are several
+    // instances behind one load balancer.
+    ($store:expr, $secure_cookies:expr, $sessions:expr, $key:expr) => {{
+        let config = quorum::interfaces::http::WebConfig {
+            session_key: $key,
+            secure_cookies: $secure_cookies,
+            demo: false,
+            sessions: $sessions,
+        };
         let state = quorum::interfaces::http::AppState {
             store: $store.clone(),
             demo: false,
-        };
-        let config = quorum::interfaces::http::WebConfig {
-            session_key: actix_web::cookie::Key::generate(),
-            secure_cookies: $secure_cookies,
-            demo: false,
+            sessions: config.sessions,
         };
         actix_web::test::init_service(quorum::interfaces::server::app(state, &config)).await
     }};
+}
+
+/// A [`browser::Browser`] on a fresh app over `$store`.
+#[allow(unused_macros)]
+macro_rules! browser {
+    ($store:expr) => {
+        $crate::common::browser::new(test_app!($store))
+    };
 }
 
 /// A login annotator `annotator{n}@example.com`; its id.

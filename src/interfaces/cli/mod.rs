@@ -223,6 +223,12 @@ pub struct WebArgs {
     /// A file holding the session key (base64), instead of --session-key.
     #[arg(long, env = "QUORUM_SESSION_KEY_FILE", value_name = "FILE")]
     session_key_file: Option<PathBuf>,
+    /// Minutes without a request after which a browser session ends [default: 120].
+    #[arg(long, env = "QUORUM_SESSION_IDLE_MINUTES", value_name = "MINUTES")]
+    session_idle_minutes: Option<u64>,
+    /// Minutes after login after which a browser session ends, however active [default: 720].
+    #[arg(long, env = "QUORUM_SESSION_LIFETIME_MINUTES", value_name = "MINUTES")]
+    session_lifetime_minutes: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +273,8 @@ pub fn settings(cli: &Cli) -> Result<Settings> {
         secure_cookies: web.and_then(|w| w.secure_cookies),
         session_key: web.and_then(|w| w.session_key.clone()),
         session_key_file: web.and_then(|w| w.session_key_file.clone()),
+        session_idle_minutes: web.and_then(|w| w.session_idle_minutes),
+        session_lifetime_minutes: web.and_then(|w| w.session_lifetime_minutes),
     }
     .session_key_flag_over_env(|var| std::env::var_os(var));
     let config = web
@@ -584,6 +592,7 @@ async fn serve(store: &Store, settings: &Settings, demo: bool) -> Result<()> {
             session_key,
             secure_cookies: settings.secure_cookies,
             demo,
+            sessions: settings.sessions,
         },
         listener,
     )

@@ -36,6 +36,10 @@ pub struct ServerFileSettings {
     pub session_key: Option<String>,
     /// A file holding the base64 session key; relative to the configuration file's directory.
     pub session_key_file: Option<PathBuf>,
+    /// Minutes without a request after which a browser session ends.
+    pub session_idle_minutes: Option<u64>,
+    /// Minutes after login after which a browser session ends, however active.
+    pub session_lifetime_minutes: Option<u64>,
 }
 
 impl fmt::Debug for ServerFileSettings {
@@ -48,6 +52,8 @@ impl fmt::Debug for ServerFileSettings {
                 &self.session_key.as_ref().map(|_| "<redacted>"),
             )
             .field("session_key_file", &self.session_key_file)
+            .field("session_idle_minutes", &self.session_idle_minutes)
+            .field("session_lifetime_minutes", &self.session_lifetime_minutes)
             .finish()
     }
 }
@@ -61,6 +67,8 @@ pub struct Overrides {
     pub secure_cookies: Option<bool>,
     pub session_key: Option<String>,
     pub session_key_file: Option<PathBuf>,
+    pub session_idle_minutes: Option<u64>,
+    pub session_lifetime_minutes: Option<u64>,
 }
 
 impl Overrides {
@@ -140,6 +148,8 @@ pub struct Settings {
     pub bind: String,
     pub secure_cookies: bool,
     pub session_key: Option<SessionKey>,
+    /// When browser sessions end.
+    pub sessions: crate::auth::SessionPolicy,
     /// The configuration file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -200,7 +210,36 @@ pub fn merge(overrides: Overrides, file: Option<(&Path, FileSettings)>) -> Resul
         (None, Some(filter)) => Some((filter, format!("{shown}: log"))),
         (None, None) => None,
     };
+    let minutes = |given: Option<u64>, in_file: Option<u64>, flag: &str, key: &str, default| {
+        let (value, origin) = match (given, in_file) {
+            (Some(v), _) => (v, flag.to_owned()),
+            (None, Some(v)) => (v, format!("{shown}: server.{key}")),
+            (None, None) => return Ok(default),
+        };
+        if value == 0 || value > 525_600 {
+            bail!("{origin}: {value} is not a number of minutes between 1 and 525600 (a year)");
+        }
+        Ok(std::time::Duration::from_secs(value * 60))
+    };
+    let default_sessions = crate::auth::SessionPolicy::default();
+    let sessions = crate::auth::SessionPolicy {
+        idle_timeout: minutes(
+            overrides.session_idle_minutes,
+            file.server.session_idle_minutes,
+            "--session-idle-minutes (QUORUM_SESSION_IDLE_MINUTES)",
+            "session_idle_minutes",
+            default_sessions.idle_timeout,
+        )?,
+        lifetime: minutes(
+            overrides.session_lifetime_minutes,
+            file.server.session_lifetime_minutes,
+            "--session-lifetime-minutes (QUORUM_SESSION_LIFETIME_MINUTES)",
+            "session_lifetime_minutes",
+            default_sessions.lifetime,
+        )?,
+    };
     Ok(Settings {
+        sessions,
         database: overrides
             .database
             .or(file.database)
@@ -262,6 +301,8 @@ log = "debug"
 bind = "0.0.0.0:9000"
 secure_cookies = true
 session_key_file = "secrets/session.key"
+session_idle_minutes = 30
+session_lifetime_minutes = 600
 "#;
 
     #[test]
@@ -271,8 +312,32 @@ session_key_file = "secrets/session.key"
         assert_eq!(s.bind, "127.0.0.1:8080");
         assert!(!s.secure_cookies);
         assert_eq!(s.session_key, None);
+        assert_eq!(s.sessions, crate::auth::SessionPolicy::default());
         assert_eq!(s.log, None);
         assert_eq!(s.file, None);
+    }
+
+    #[test]
+    fn session_times_must_be_positive_minutes_and_errors_say_where() {
+        let err = |overrides: Overrides, text: &str| {
+            format!(
+                "{:#}",
+                merge(overrides, Some((Path::new("q.toml"), file(text)))).expect_err("refused")
+            )
+        };
+        let e = err(Overrides::default(), "[server]\nsession_idle_minutes = 0\n");
+        assert!(
+            e.contains("q.toml: server.session_idle_minutes") && e.contains("between 1"),
+            "{e}"
+        );
+        let e = err(
+            Overrides {
+                session_lifetime_minutes: Some(10_000_000),
+                ..Overrides::default()
+            },
+            "",
+        );
+        assert!(e.contains("--session-lifetime-minutes"), "{e}");
     }
 
     #[test]
@@ -303,8 +368,20 @@ session_key_file = "secrets/session.key"
             secure_cookies: Some(false),
             session_key: Some("a2V5".into()),
             session_key_file: None,
+            session_idle_minutes: Some(5),
+            session_lifetime_minutes: None,
         };
         let s = merge(overrides, Some((Path::new("q.toml"), file(FULL)))).unwrap();
+        assert_eq!(
+            s.sessions.idle_timeout.as_secs(),
+            5 * 60,
+            "the flag beats the file"
+        );
+        assert_eq!(
+            s.sessions.lifetime.as_secs(),
+            600 * 60,
+            "the file fills the rest"
+        );
         assert_eq!(s.database, "sqlite://other.db");
         assert_eq!(s.bind, "127.0.0.1:1");
         assert!(!s.secure_cookies, "an explicit false beats the file's true");

@@ -7,6 +7,7 @@ pub mod headers;
 
 use actix_web::cookie::Key;
 
+use crate::auth::SessionPolicy;
 use crate::store::Store;
 
 /// Settings of the web server.
@@ -19,6 +20,8 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Show the demo banner.
     pub demo: bool,
+    /// When browser sessions end on the server.
+    pub sessions: SessionPolicy,
 }
 
 /// Shared state of every request.
@@ -26,4 +29,5 @@ pub struct WebConfig {
 pub struct AppState {
     pub store: Store,
     pub demo: bool,
+    pub sessions: SessionPolicy,
 }

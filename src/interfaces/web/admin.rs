@@ -1,11 +1,14 @@
-//! Admin pages: create login users, reset passwords, disable accounts.
+//! Admin pages: create login users, reset passwords, change roles, disable accounts. Each
+//! change to an account ends that account's sessions (see `store::sessions`).
 
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::auth::{check_csrf, csrf_token, current_user, html, redirect, set_flash, take_flash};
+use super::auth::{
+    check_csrf, csrf_token, current_user, html, redirect, session_id_hash, set_flash, take_flash,
+};
 use super::{AppState, WebError};
 use crate::store::{NewUser, Role, StoreError, User};
 
@@ -119,10 +122,59 @@ pub async fn reset_password(
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    admin(&state, &session).await?;
+    let me = admin(&state, &session).await?;
     let password_hash = hash(form.password.clone()).await?;
-    state.store.set_password_hash(*id, &password_hash).await?;
-    flash(&session, "Password reset.".into())
+    // An admin resetting their own password stays logged in here, and only here.
+    let keep = (me.id == *id).then(|| session_id_hash(&session)).flatten();
+    let ended = state
+        .store
+        .set_password_hash(*id, &password_hash, keep.as_deref())
+        .await?;
+    flash(
+        &session,
+        format!("Password reset. {}", sessions_ended(ended)),
+    )
+}
+
+/// "N sessions ended.", for the flash after an account change.
+fn sessions_ended(n: u64) -> String {
+    match n {
+        0 => "No other session was open.".into(),
+        1 => "1 session ended.".into(),
+        n => format!("{n} sessions ended."),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    csrf: String,
+    role: String,
+}
+
+pub async fn set_role(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<i64>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let me = admin(&state, &session).await?;
+    let role =
+        Role::parse(&form.role).ok_or_else(|| WebError::BadRequest("unknown role".into()))?;
+    if me.id == *id {
+        return Err(WebError::BadRequest(
+            "you cannot change your own role; ask another admin".into(),
+        ));
+    }
+    let ended = state.store.set_role(*id, role).await?;
+    flash(
+        &session,
+        format!(
+            "Role changed to {}. {}",
+            role.as_str(),
+            sessions_ended(ended)
+        ),
+    )
 }
 
 #[derive(Deserialize)]
@@ -144,14 +196,13 @@ pub async fn set_disabled(
             "you cannot disable your own account".into(),
         ));
     }
-    state.store.set_disabled(*id, form.disabled).await?;
+    let ended = state.store.set_disabled(*id, form.disabled).await?;
     flash(
         &session,
         if form.disabled {
-            "Account disabled."
+            format!("Account disabled. {}", sessions_ended(ended))
         } else {
-            "Account enabled."
-        }
-        .into(),
+            "Account enabled.".into()
+        },
     )
 }

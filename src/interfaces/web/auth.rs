@@ -1,7 +1,11 @@
 //! Logging in and out, the session, and CSRF tokens.
 //!
-//! The session cookie holds only the user id and a per-session synchronizer token; every
-//! state-changing form posts the token back and it is compared in constant time.
+//! The session cookie (signed and encrypted) holds a random session id, a per-session
+//! synchronizer token and at most a one-time flash message. The session itself lives in the
+//! database (`store::sessions`): each request reads it with its user in one query, so a
+//! logged-out, expired or revoked session is refused on every instance at its next request,
+//! even if its cookie is replayed. Every state-changing form posts the token back and it is
+//! compared in constant time.
 
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
@@ -11,9 +15,10 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::{AppState, WebError};
+use crate::auth::{SessionCheck, new_session_id, session_hash};
 use crate::store::User;
 
-const USER_KEY: &str = "uid";
+const SESSION_KEY: &str = "sid";
 const CSRF_KEY: &str = "csrf";
 
 /// The CSRF token of this session, created on first use.
@@ -41,20 +46,41 @@ pub fn check_csrf(session: &Session, submitted: &str) -> Result<(), WebError> {
     if same { Ok(()) } else { Err(WebError::BadCsrf) }
 }
 
-/// The logged-in user. A disabled account, or one deleted since, is logged out here, so it
-/// loses access at its next request.
-pub async fn current_user(state: &AppState, session: &Session) -> Result<User, WebError> {
-    let id = session
-        .get::<i64>(USER_KEY)
+/// The stored form of this request's session id, if it carries one.
+pub fn session_id_hash(session: &Session) -> Option<String> {
+    session
+        .get::<String>(SESSION_KEY)
         .ok()
         .flatten()
-        .ok_or(WebError::NotLoggedIn)?;
-    match state.store.user_by_id(id).await? {
-        Some(user) if !user.disabled && !user.external => {
-            record_user(user.id);
-            Ok(user)
+        .map(|id| session_hash(&id))
+}
+
+/// The logged-in user. The session must still be in the database and within its idle timeout
+/// and lifetime, and its account enabled; otherwise the cookie is cleared and the request is
+/// treated as anonymous. Costs one indexed read, plus a write at most once a minute per
+/// session to record activity.
+pub async fn current_user(state: &AppState, session: &Session) -> Result<User, WebError> {
+    let id_hash = session_id_hash(session).ok_or(WebError::NotLoggedIn)?;
+    let now = crate::store::now_ms();
+    let record = state.store.session(&id_hash).await?;
+    let live = match &record {
+        Some(r) if !r.user.disabled && !r.user.external => {
+            state.sessions.check(r.created_at, r.last_seen_at, now)
         }
-        _ => {
+        _ => SessionCheck::Expired,
+    };
+    match (record, live) {
+        (Some(record), SessionCheck::Live { touch }) => {
+            if touch {
+                state.store.touch_session(&id_hash, now).await?;
+            }
+            record_user(record.user.id);
+            Ok(record.user)
+        }
+        (record, _) => {
+            if record.is_some() {
+                state.store.end_session(&id_hash).await?;
+            }
             session.purge();
             Err(WebError::NotLoggedIn)
         }
@@ -172,10 +198,14 @@ pub async fn login(
     match user {
         Some(u) if verified && !u.disabled => {
             store.clear_login_failures(&account_key).await?;
-            // A fresh session id at login: a session fixed before login is worth nothing.
+            // A fresh session at login: a session fixed before login is worth nothing.
+            let (id, id_hash) = new_session_id();
+            store
+                .create_session(u.id, &id_hash, now, &state.sessions)
+                .await?;
             session.renew();
             session
-                .insert(USER_KEY, u.id)
+                .insert(SESSION_KEY, id)
                 .map_err(|e| WebError::Internal(format!("session: {e}")))?;
             let _ = session.remove(CSRF_KEY);
             csrf_token(&session)?;
@@ -208,8 +238,17 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-pub async fn logout(session: Session, form: web::Form<CsrfForm>) -> Result<HttpResponse, WebError> {
+/// Ends the session in the database, not only in this browser: a copy of the cookie taken
+/// before is refused from now on.
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
+    if let Some(id_hash) = session_id_hash(&session) {
+        state.store.end_session(&id_hash).await?;
+    }
     session.purge();
     Ok(redirect("/login"))
 }

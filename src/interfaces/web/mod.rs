@@ -60,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/admin/users/{id}/password",
         web::post().to(admin::reset_password),
     )
+    .route("/admin/users/{id}/role", web::post().to(admin::set_role))
     .route(
         "/admin/users/{id}/disabled",
         web::post().to(admin::set_disabled),
