@@ -504,6 +504,8 @@ fn quorum_with(env: &Env, vars: &[(&str, &str)], args: &[&str]) -> Command {
         "QUORUM_SECURE_COOKIES",
         "QUORUM_SESSION_KEY",
         "QUORUM_SESSION_KEY_FILE",
+        "QUORUM_SESSION_IDLE_MINUTES",
+        "QUORUM_SESSION_LIFETIME_MINUTES",
     ] {
         cmd.env_remove(var);
     }
@@ -591,7 +593,32 @@ fn config_file_errors_name_the_file_the_line_and_the_key() {
         err.contains("reading the configuration file missing.toml"),
         "{err}"
     );
+    // Session times: whole minutes above zero, refused with where they were given.
+    env.write(
+        "sessions.toml",
+        "database = \"sqlite://q.db\"\n\n[server]\nbind = \"127.0.0.1:0\"\nsession_idle_minutes = 0\n",
+    );
+    let (ok, _, err) = output(quorum_with(
+        &env,
+        &[],
+        &["serve", "--config", "sessions.toml"],
+    ));
+    assert!(!ok);
+    assert!(
+        err.contains("sessions.toml: server.session_idle_minutes") && err.contains("between 1"),
+        "{err}"
+    );
+    let (ok, _, err) = output(quorum_with(
+        &env,
+        &[("QUORUM_SESSION_LIFETIME_MINUTES", "0")],
+        &["serve", "--bind", "127.0.0.1:0"],
+    ));
+    assert!(
+        !ok && err.contains("--session-lifetime-minutes (QUORUM_SESSION_LIFETIME_MINUTES)"),
+        "{err}"
+    );
     assert!(!env.path("q.db").exists(), "nothing was opened");
+    assert!(!env.path("quorum.db").exists(), "nothing was opened");
 }
 
 /// One HTTP/1.1 exchange on a fresh connection; the whole response as text.

@@ -67,6 +67,11 @@ impl Store {
     /// Records a request on the session now (see [`SessionPolicy::touch_interval_ms`] for how
     /// rarely this is needed).
     pub async fn touch_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError> {
+        // On SQLite, in the labeling writers' queue rather than racing them for the lock.
+        let _turn = match self.backend {
+            super::Backend::Sqlite => Some(self.write_turn.clone().lock_owned().await),
+            super::Backend::Postgres => None,
+        };
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(now)
             .bind(id_hash)

@@ -1,14 +1,16 @@
 // End-to-end browser test of the Quorum web app, driven like a person would: headless Chromium
-// (Debian's /usr/bin/chromium through playwright-core) against `quorum demo` on a fresh SQLite
-// database. It logs in and labels with the keyboard only, checks the owner dashboard and the
-// labels download, and writes screenshots to docs/screenshots/.
+// (Debian's /usr/bin/chromium through playwright-core) against `quorum demo` on a fresh database
+// (SQLite, or the one QUORUM_E2E_DATABASE_URL names). It logs in and labels with the keyboard
+// only, checks that logging out ends the session even for a replayed cookie, checks the owner
+// dashboard and the labels download, and writes screenshots to docs/screenshots/.
 //
 //   bash tests/browser/run.sh                  # installs what is missing, builds if needed, runs this
 //   QUORUM_BIN=target/release/quorum node --test tests/browser/e2e.mjs
 //
 // Environment: QUORUM_BIN (default ../../target/debug/quorum from this file),
 // QUORUM_CHROMIUM (default /usr/bin/chromium), QUORUM_SCREENSHOTS (default docs/screenshots),
-// QUORUM_E2E_TIMEOUT_MS (default 120000).
+// QUORUM_E2E_TIMEOUT_MS (default 120000), QUORUM_E2E_DATABASE_URL (an empty database; default a
+// SQLite file in a temporary directory).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -146,7 +148,7 @@ test('annotator labels with the keyboard; owner sees it on the dashboard and in 
     const consoleErrors = [];
     const cspViolations = [];
     try {
-      server = startServer(`sqlite://${path.join(tmp, 'demo.db')}`);
+      server = startServer(process.env.QUORUM_E2E_DATABASE_URL || `sqlite://${path.join(tmp, 'demo.db')}`);
       const base = await server.ready;
       t.diagnostic(`quorum demo serving on ${base}`);
 
@@ -209,11 +211,16 @@ test('annotator labels with the keyboard; owner sees it on the dashboard and in 
       await page.setViewportSize({ width: 1280, height: 800 });
 
       // --- Log out (the nav's POST form), then in again as the owner. ---
+      const sessionCookies = await context.cookies();
       const loggedOut = page.waitForNavigation({ waitUntil: 'load' });
       await page.getByRole('button', { name: 'Log out' }).click();
       await loggedOut;
       await page.goto(new URL('/p/leagues/label', base).href);
       assert.equal(new URL(page.url()).pathname, '/login', 'after logging out the labeling page should ask for a login');
+      // The session cookie saved before logging out, put back: the server has ended that session.
+      await context.addCookies(sessionCookies);
+      await page.goto(new URL('/p/leagues/label', base).href);
+      assert.equal(new URL(page.url()).pathname, '/login', 'a session cookie replayed after logout must not log in');
 
       await logIn(page, base, 'owner@example.com');
       assert.equal(await page.locator('nav a[href="/o"]').count(), 1, 'owner should see the Manage link');

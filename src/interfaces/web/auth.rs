@@ -57,8 +57,8 @@ pub fn session_id_hash(session: &Session) -> Option<String> {
 
 /// The logged-in user. The session must still be in the database and within its idle timeout
 /// and lifetime, and its account enabled; otherwise the cookie is cleared and the request is
-/// treated as anonymous. Costs one indexed read, plus a write at most once a minute per
-/// session to record activity.
+/// treated as anonymous. Costs one indexed read; activity is written at most once a minute
+/// per session, in the background.
 pub async fn current_user(state: &AppState, session: &Session) -> Result<User, WebError> {
     let id_hash = session_id_hash(session).ok_or(WebError::NotLoggedIn)?;
     let now = crate::store::now_ms();
@@ -72,7 +72,14 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<User, W
     match (record, live) {
         (Some(record), SessionCheck::Live { touch }) => {
             if touch {
-                state.store.touch_session(&id_hash, now).await?;
+                // Off the request's path: the page never waits for this write (on SQLite it
+                // queues behind the labeling writes), and a failure costs only precision.
+                let store = state.store.clone();
+                actix_web::rt::spawn(async move {
+                    if let Err(e) = store.touch_session(&id_hash, now).await {
+                        tracing::warn!(error = %e, "recording a session's activity");
+                    }
+                });
             }
             record_user(record.user.id);
             Ok(record.user)
