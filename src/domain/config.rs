@@ -1,4 +1,8 @@
 //! Project configuration: the TOML a project owner writes, validated into typed values.
+//!
+//! One idea: a project's settings, read, checked and written back. The answer schema and the
+//! check of an answer against it stay here because they are what the `[answer]` section
+//! means; the long part is the validation of each key and its tests.
 
 use serde::{Deserialize, Serialize};
 

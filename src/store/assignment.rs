@@ -7,6 +7,10 @@
 //! - judgments plus open leases never exceed the rule's `max`, and decided items are not handed
 //!   out (`CHECK (judgment_count + lease_count <= capacity)`, the claim's `WHERE`);
 //! - an expired lease's slot returns to the pool exactly once (`DELETE … RETURNING`).
+//!
+//! One idea: the life of a lease, from claim to submit, skip, release or expiry. Every step
+//! keeps the same invariants over the same rows, so they stay in one file; the long part is
+//! the per-backend claim and the retries around it.
 
 use sqlx::{Any, Row, Transaction};
 

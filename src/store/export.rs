@@ -1,5 +1,9 @@
 //! Streaming reads for exports: rows arrive one at a time, so memory stays flat however many
 //! items a project has. Aggregates over categories are computed by the database.
+//!
+//! One idea: the read-only snapshot an export streams from. Item pages and judgment pages
+//! share its paging, packing and consistent view, so they stay together; the long part is
+//! the per-backend SQL and the tests of page decoding.
 
 use std::collections::HashMap;
 

@@ -1,19 +1,16 @@
-//! Inter-annotator agreement: percent agreement, Fleiss' kappa, Krippendorff's
-//! alpha (nominal) and Cohen's kappa.
+//! Agreement among the annotators of each item: percent agreement, Fleiss' kappa and
+//! Krippendorff's alpha (nominal), one accumulator for all three because they share its sums.
 //!
 //! The exporter streams items and must use memory independent of the item
 //! count; while streaming it only knows each item's answer *counts*, not which
 //! answer is which. So [`Agreement`] keeps a fixed handful of running sums, and
 //! everything that needs category identities (chance agreement) comes from
 //! per-category totals supplied separately (a grouped SQL query).
-//!
-//! Precision: integer sums are kept exactly (`u128`) and, whenever the formula
-//! allows, combined into one rational before a single final division. Per-item
-//! ratios with differing denominators cannot be summed exactly, so those use
-//! compensated summation (error ~1 ulp, independent of item count and order).
 
 use std::collections::HashMap;
 use std::hash::Hash;
+
+use super::precision::{CompensatedSum, signed_ratio};
 
 /// Whether all items seen so far carry the same number of judgments: Fleiss'
 /// kappa requires it, and it enables the exact rational paths.
@@ -32,40 +29,6 @@ impl Uniformity {
             Self::Same(k) if k == m => Self::Same(k),
             _ => Self::Mixed,
         };
-    }
-}
-
-/// Neumaier-compensated sum of `f64`s, so that summing millions of per-item
-/// ratios neither drifts nor depends noticeably on item order.
-#[derive(Debug, Clone, Copy, Default)]
-struct CompensatedSum {
-    sum: f64,
-    compensation: f64,
-}
-
-impl CompensatedSum {
-    fn add(&mut self, x: f64) {
-        let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.compensation += (self.sum - t) + x;
-        } else {
-            self.compensation += (x - t) + self.sum;
-        }
-        self.sum = t;
-    }
-
-    fn value(&self) -> f64 {
-        self.sum + self.compensation
-    }
-}
-
-/// `(pos - neg) / den` computed from exact integers with one rounding per
-/// operand, so the sign of a difference is never lost to cancellation.
-fn signed_ratio(pos: u128, neg: u128, den: u128) -> f64 {
-    if pos >= neg {
-        (pos - neg) as f64 / den as f64
-    } else {
-        -((neg - pos) as f64 / den as f64)
     }
 }
 
@@ -280,47 +243,6 @@ impl Agreement {
             .map_or_else(|| (n as f64) * (n as f64) - s as f64, |d| d as f64);
         (expected > 0.0).then(|| 1.0 - (n - 1) as f64 * self.disagreement.value() / expected)
     }
-}
-
-/// Cohen's kappa of one annotator against the consensus label.
-///
-/// `n` = number of the annotator's judgments on resolved items,
-/// `agreements` = how many matched the consensus label, `sum_products` = sum
-/// over categories c of (annotator's count of c) * (consensus count of c among
-/// those same items). kappa = (p_o - p_e) / (1 - p_e) with p_o = agreements/n,
-/// p_e = sum_products / n^2. None when n == 0, p_e == 1, or the counts are
-/// inconsistent (agreements > n or sum_products > n^2).
-pub fn cohen_kappa_from_counts(n: u64, agreements: u64, sum_products: u64) -> Option<f64> {
-    cohen_kappa_exact(n.into(), agreements.into(), sum_products.into())
-}
-
-/// kappa = (a n - sp) / (n^2 - sp): integers throughout, one rounding at the end.
-fn cohen_kappa_exact(n: u128, agreements: u128, sum_products: u128) -> Option<f64> {
-    let nn = n.checked_mul(n)?;
-    if n == 0 || agreements > n || sum_products >= nn {
-        return None;
-    }
-    Some(signed_ratio(
-        agreements * n,
-        sum_products,
-        nn - sum_products,
-    ))
-}
-
-/// Convenience for tests and small data: Cohen's kappa from paired labels
-/// (annotator, consensus); symmetric in the two.
-pub fn cohen_kappa<T: Eq + Hash>(pairs: &[(T, T)]) -> Option<f64> {
-    let mut marginals: HashMap<&T, (u128, u128)> = HashMap::new();
-    let mut agreements = 0u128;
-    for (a, b) in pairs {
-        marginals.entry(a).or_default().0 += 1;
-        marginals.entry(b).or_default().1 += 1;
-        agreements += u128::from(a == b);
-    }
-    let sum_products = marginals
-        .values()
-        .try_fold(0u128, |acc, &(x, y)| acc.checked_add(x.checked_mul(y)?))?;
-    cohen_kappa_exact(u128::try_from(pairs.len()).ok()?, agreements, sum_products)
 }
 
 /// Feeds `units` (each the list of values given to one item; missing values
@@ -557,38 +479,6 @@ mod tests {
     }
 
     #[test]
-    fn cohen_textbook_examples() {
-        // Wikipedia "Cohen's kappa": 50 proposals, yes/yes 20, yes/no 5,
-        // no/yes 10, no/no 15 -> p_o = 0.7, p_e = 0.5, kappa = 0.4.
-        let mut pairs = Vec::new();
-        for (a, b, k) in [
-            ("y", "y", 20),
-            ("y", "n", 5),
-            ("n", "y", 10),
-            ("n", "n", 15),
-        ] {
-            pairs.extend(std::iter::repeat_n((a, b), k));
-        }
-        let kappa = cohen_kappa(&pairs).expect("defined");
-        println!("Wikipedia Cohen kappa = {kappa}");
-        assert!((kappa - 0.4).abs() < 1e-15);
-        // Same through counts: n 50, agreements 35, sum_products 25*30 + 25*20.
-        assert_eq!(cohen_kappa_from_counts(50, 35, 1250), Some(kappa));
-
-        // SAS example in statsmodels' tests: table [[0,4,1],[0,8,0],[0,1,5]]
-        // -> kappa 0.4842.
-        let table = [[0, 4, 1], [0, 8, 0], [0, 1, 5]];
-        let mut pairs = Vec::new();
-        for (i, row) in table.iter().enumerate() {
-            for (j, &k) in row.iter().enumerate() {
-                pairs.extend(std::iter::repeat_n((i, j), k));
-            }
-        }
-        let kappa = cohen_kappa(&pairs).expect("defined");
-        assert!((kappa - 0.4842).abs() < 5e-5, "{kappa}");
-    }
-
-    #[test]
     fn edge_no_items() {
         let empty: [Vec<u8>; 0] = [];
         assert_eq!(agreement_from_units(&empty), AgreementStats::UNDEFINED);
@@ -700,20 +590,6 @@ mod tests {
         assert!((stats.krippendorff_alpha.unwrap() - 1.0 / 3.0).abs() < 1e-9);
     }
 
-    #[test]
-    fn cohen_edge_cases() {
-        assert_eq!(cohen_kappa_from_counts(0, 0, 0), None);
-        assert_eq!(cohen_kappa::<u8>(&[]), None);
-        // Everyone always says the same label: p_e = 1.
-        assert_eq!(cohen_kappa(&[(1, 1), (1, 1)]), None);
-        assert_eq!(cohen_kappa_from_counts(2, 2, 4), None);
-        // Inconsistent counts.
-        assert_eq!(cohen_kappa_from_counts(2, 3, 1), None);
-        assert_eq!(cohen_kappa_from_counts(2, 0, 5), None);
-        // Total disagreement on a balanced pair: kappa = -1.
-        assert_eq!(cohen_kappa(&[(0, 1), (1, 0)]), Some(-1.0));
-    }
-
     // ---- straightforward non-streaming references -------------------------
 
     fn categories(units: &[Vec<u8>]) -> Vec<u8> {
@@ -796,25 +672,6 @@ mod tests {
         }
         (p_e < 1.0).then(|| (p_bar - p_e) / (1.0 - p_e))
     }
-
-    fn reference_cohen(pairs: &[(u8, u8)]) -> Option<f64> {
-        let n = pairs.len() as f64;
-        let mut table = [[0.0f64; 4]; 4];
-        for &(a, b) in pairs {
-            table[a as usize][b as usize] += 1.0;
-        }
-        let p_o = (0..4).map(|i| table[i][i]).sum::<f64>() / n;
-        let p_e = (0..4)
-            .map(|i| {
-                let row: f64 = table[i].iter().sum();
-                let col: f64 = table.iter().map(|r| r[i]).sum();
-                row * col
-            })
-            .sum::<f64>()
-            / (n * n);
-        (n > 0.0 && p_e < 1.0).then(|| (p_o - p_e) / (1.0 - p_e))
-    }
-
     fn unit_counts(unit: &[u8]) -> Vec<u64> {
         let mut counts = [0u64; 256];
         for &v in unit {
@@ -941,27 +798,6 @@ mod tests {
                 fleiss_kappa: Some(1.0),
                 krippendorff_alpha: Some(1.0),
             });
-        }
-
-        #[test]
-        fn prop_cohen_counts_match_pairs(
-            pairs in prop::collection::vec((0u8..4, 0u8..4), 0..60),
-        ) {
-            let kappa = cohen_kappa(&pairs);
-            let n = pairs.len() as u64;
-            let agreements = pairs.iter().filter(|(a, b)| a == b).count() as u64;
-            let sum_products = (0u8..4)
-                .map(|c| {
-                    let x = pairs.iter().filter(|p| p.0 == c).count() as u64;
-                    let y = pairs.iter().filter(|p| p.1 == c).count() as u64;
-                    x * y
-                })
-                .sum();
-            prop_assert_eq!(kappa, cohen_kappa_from_counts(n, agreements, sum_products));
-            prop_assert!(close(kappa, reference_cohen(&pairs), 1e-12));
-            if let Some(k) = kappa {
-                prop_assert!((-1.0..=1.0).contains(&k), "{k}");
-            }
         }
     }
 }
