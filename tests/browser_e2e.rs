@@ -28,37 +28,31 @@ fn run(vars: &[(&str, &str)]) {
     assert!(status.success(), "the browser end-to-end test failed");
 }
 
-mod browser_end_to_end {
-    #[test]
-    fn sqlite() {
-        if super::wanted() {
-            super::run(&[]);
-        }
+/// One test running both backends one after the other: the first run may install Chromium and
+/// playwright-core, which two runs at once would race for (apt's lock, npm's directory).
+#[test]
+fn browser_end_to_end_on_both_backends() {
+    if !wanted() {
+        return;
     }
-
-    #[test]
-    fn postgres() {
-        if !super::wanted() {
-            return;
-        }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let Some(database) = runtime.block_on(crate::common::PgDatabase::create()) else {
-            return;
-        };
-        let shots = tempfile::tempdir().expect("temp dir");
-        let shots_dir = shots.path().to_str().expect("utf-8 path").to_owned();
-        let result = std::panic::catch_unwind(|| {
-            super::run(&[
-                ("QUORUM_E2E_DATABASE_URL", database.url.as_str()),
-                ("QUORUM_SCREENSHOTS", shots_dir.as_str()),
-            ])
-        });
-        runtime.block_on(database.drop());
-        if let Err(panic) = result {
-            std::panic::resume_unwind(panic);
-        }
+    run(&[]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let Some(database) = runtime.block_on(common::PgDatabase::create()) else {
+        return;
+    };
+    let shots = tempfile::tempdir().expect("temp dir");
+    let shots_dir = shots.path().to_str().expect("utf-8 path").to_owned();
+    let result = std::panic::catch_unwind(|| {
+        run(&[
+            ("QUORUM_E2E_DATABASE_URL", database.url.as_str()),
+            ("QUORUM_SCREENSHOTS", shots_dir.as_str()),
+        ])
+    });
+    runtime.block_on(database.drop());
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
     }
 }
