@@ -5,7 +5,7 @@
 #   MODES=export bash bench/api.sh         # one mode
 #   QUORUM_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres bash bench/api.sh
 #
-# Builds the release binary and examples/bench_api.rs, then runs the example once per mode. Each
+# Builds the release binary and examples/bench_api/, then runs the example once per mode. Each
 # run prepares fresh databases in a temporary work directory, starts `quorum serve` on a loopback
 # port as a child process (QUORUM_LOG=warn, output to a log file in the work directory) and
 # measures it over HTTP:
