@@ -1299,7 +1299,11 @@ async fn users_revoke_their_own_tokens_and_nobody_elses(db: TestDb) {
     let created = owner
         .post(
             "/tokens",
-            &[("csrf", &csrf), ("name", "ci"), ("scope_export", "on")],
+            &[
+                ("csrf", &csrf),
+                ("name", "owners-ci-token"),
+                ("scope_export", "on"),
+            ],
         )
         .await;
     let secret = shown_secret(&created);
@@ -1313,7 +1317,7 @@ async fn users_revoke_their_own_tokens_and_nobody_elses(db: TestDb) {
         .post(&format!("/tokens/{id}/revoke"), &[("csrf", &ann_csrf)])
         .await;
     assert_eq!(theirs.status, 404, "another user's token looks missing");
-    assert!(!ann.get("/tokens").await.body.contains("ci"));
+    assert!(!ann.get("/tokens").await.body.contains("owners-ci-token"));
     assert!(
         s.authenticate_token(&hash, 1).await.unwrap().is_some(),
         "still live"
@@ -1346,7 +1350,11 @@ async fn users_revoke_their_own_tokens_and_nobody_elses(db: TestDb) {
         (303, Some("/tokens"))
     );
     let page = owner.get("/tokens").await;
-    assert!(page.body.contains("Revoked token “ci”"), "{}", page.body);
+    assert!(
+        page.body.contains("Revoked token “owners-ci-token”"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("<td>revoked "));
     assert!(
         !page
