@@ -236,8 +236,7 @@ pub(crate) async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
                     row.bytes,
                     row.secs,
                     row.bytes as f64 / 1e6 / row.secs,
-                    row.peak_rss_kib
-                        .map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0)),
+                    mib_opt(row.peak_rss_kib),
                     row.sampled_rss_kib as f64 / 1024.0,
                     secs_opt(row.server_cpu),
                     secs_opt(row.client_cpu),
@@ -294,8 +293,7 @@ pub(crate) async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
             row.bytes,
             row.secs,
             row.bytes as f64 / 1e6 / row.secs,
-            row.peak_rss_kib
-                .map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0)),
+            mib_opt(row.peak_rss_kib),
             row.sampled_rss_kib as f64 / 1024.0,
             secs_opt(row.server_cpu),
             secs_opt(row.client_cpu)
@@ -342,6 +340,11 @@ pub(crate) async fn export_mode(args: &Args, e: &ExportArgs) -> Result<()> {
 
 pub(crate) fn secs_opt(v: Option<f64>) -> String {
     v.map_or("?".to_owned(), |s| format!("{s:.2}"))
+}
+
+/// KiB as MiB with one decimal; `?` where /proc could not say.
+pub(crate) fn mib_opt(kib: Option<u64>) -> String {
+    kib.map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0))
 }
 
 pub(crate) fn file_size(path: &Path) -> u64 {
