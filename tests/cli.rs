@@ -179,10 +179,132 @@ fn every_command_has_help() {
         vec!["snapshot", "download", "--help"],
         vec!["serve", "--help"],
         vec!["demo", "--help"],
+        vec!["plan", "--help"],
     ] {
         let out = env.ok(&args);
         assert!(out.contains("Usage:"), "{args:?}: {out}");
     }
+}
+
+/// `quorum plan` opens no database. Its JSON is the contract other tools call: the classic
+/// 7-of-9 claim, exact figures at full precision, and each bad flag refused by name.
+#[test]
+fn plan_reproduces_the_founding_claim_and_refuses_bad_flags() {
+    let env = Env::new();
+    let json = |errors: &str| -> Vec<serde_json::Value> {
+        let out = env.ok(&[
+            "plan",
+            "--accuracy",
+            "0.9",
+            "--errors",
+            errors,
+            "--target",
+            "0.99999",
+            "--rule",
+            "7-of-9",
+            "--format",
+            "json",
+        ]);
+        serde_json::from_str(&out).expect("one JSON array")
+    };
+    let scattered = json("uniform:100");
+    let namesake = json("namesake");
+    let early = |rows: &[serde_json::Value]| {
+        rows.iter()
+            .find(|r| r["stop"] == "early")
+            .expect("an early row")
+            .clone()
+    };
+    for rows in [&scattered, &namesake] {
+        let stops: Vec<&str> = rows.iter().map(|r| r["stop"].as_str().unwrap()).collect();
+        assert!(
+            stops.contains(&"early") && stops.contains(&"fixed") && stops.contains(&"confidence")
+        );
+        for r in rows.iter() {
+            for key in [
+                "agree",
+                "max",
+                "stop",
+                "resolution_rate",
+                "accuracy_resolved",
+                "wrong_per_item",
+                "expected_judgments",
+            ] {
+                assert!(r.get(key).is_some(), "{key} missing in {r}");
+            }
+            assert_eq!(r["max"], 9);
+        }
+    }
+    let s = early(&scattered)["accuracy_resolved"].as_f64().unwrap();
+    let n = early(&namesake)["accuracy_resolved"].as_f64().unwrap();
+    assert!(
+        s > 0.999999,
+        "scattered errors: about 99.9999% or better, got {s}"
+    );
+    assert!(
+        (n - 0.9999968).abs() < 5e-8,
+        "one namesake: 99.99968%, got {n}"
+    );
+    assert_eq!(early(&namesake)["agree"], 7);
+    let table = env.ok(&[
+        "plan",
+        "--accuracy",
+        "0.9",
+        "--errors",
+        "namesake",
+        "--target",
+        "0.99999",
+    ]);
+    assert!(
+        table.contains("upper bounds") && table.contains("Recommended"),
+        "{table}"
+    );
+    for (args, named) in [
+        (vec!["--accuracy", "1.2", "--target", "0.99"], "--accuracy"),
+        (vec!["--accuracy", "0", "--target", "0.99"], "--accuracy"),
+        (vec!["--accuracy", "0.9", "--target", "0.5"], "--target"),
+        (vec!["--accuracy", "0.9", "--target", "1"], "--target"),
+        (
+            vec![
+                "--accuracy",
+                "0.9",
+                "--target",
+                "0.99",
+                "--errors",
+                "random",
+            ],
+            "--errors",
+        ),
+        (
+            vec![
+                "--accuracy",
+                "0.9",
+                "--target",
+                "0.99",
+                "--errors",
+                "uniform:0",
+            ],
+            "--errors",
+        ),
+        (
+            vec!["--accuracy", "0.9", "--target", "0.99", "--rule", "4-of-9"],
+            "--rule",
+        ),
+        (
+            vec!["--accuracy", "0.9", "--target", "0.99", "--rule", "nine"],
+            "--rule",
+        ),
+        (
+            vec!["--accuracy", "0.9", "--target", "0.99", "--max-n", "0"],
+            "--max-n",
+        ),
+    ] {
+        let mut all = vec!["plan"];
+        all.extend(args.iter().copied());
+        let err = env.fails(&all);
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
+    assert!(!env.path("q.db").exists(), "plan opened no database");
 }
 
 fn readme_walkthrough_with_mechanical_turk_batch(env: Env) {
@@ -247,7 +369,7 @@ fn readme_walkthrough_with_mechanical_turk_batch(env: Env) {
     assert_eq!(
         lines.next(),
         Some(
-            "item_id,status,label,votes,judgments,agreement,answers,input.name,input.sport,input.team"
+            "item_id,status,label,votes,judgments,agreement,answers,confidence,model_label,model_confidence,input.name,input.sport,input.team"
         )
     );
     assert!(
@@ -269,7 +391,7 @@ fn readme_walkthrough_with_mechanical_turk_batch(env: Env) {
     assert_eq!(stats["judgments"], 18);
     assert_eq!(stats["annotators"], 7);
     let annotators = std::fs::read_to_string(env.path("annotators.csv")).unwrap();
-    assert!(annotators.starts_with("annotator,judgments,agreement_with_consensus,cohen_kappa_vs_consensus\nA1WORKER0001,3,1,"), "{annotators}");
+    assert!(annotators.starts_with("annotator,judgments,agreement_with_consensus,cohen_kappa_vs_consensus,estimated_accuracy\nA1WORKER0001,3,1,"), "{annotators}");
     assert!(!env.path("labels.csv.partial").exists());
     let list = env.ok(&["project", "list"]);
     assert!(

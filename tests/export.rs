@@ -31,11 +31,123 @@ async fn labels(db: &TestDb, p: &quorum::store::Project) -> (String, export::Pro
     )
     .await
     .expect("labels");
-    let stats = export::finish_stats(&mut snap, p, pass)
-        .await
-        .expect("stats");
+    let stats = export::finish_stats(&mut snap, pass).await.expect("stats");
     snap.close().await.expect("close");
     (String::from_utf8(out).expect("utf-8"), stats)
+}
+
+/// The crowd-model cells of each labels row (`confidence`, `model_label`, `model_confidence`),
+/// as the domain model fitted independently from the stored judgments says they must be:
+/// the export contract is that these columns are that fit, in the same order of evidence.
+async fn expected_model_cells(
+    db: &TestDb,
+    p: &quorum::store::Project,
+) -> std::collections::BTreeMap<String, [String; 3]> {
+    expected_model(db, p).await.0
+}
+
+/// [`expected_model_cells`] and each annotator's estimated accuracy, by name.
+async fn expected_model(
+    db: &TestDb,
+    p: &quorum::store::Project,
+) -> (
+    std::collections::BTreeMap<String, [String; 3]>,
+    std::collections::BTreeMap<String, f64>,
+) {
+    use quorum::domain::crowd::{dawid_skene::Options, project_model::ModelBuilder};
+    let items: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, external_id, status, label FROM items WHERE project_id = $1 ORDER BY id",
+    )
+    .bind(p.id)
+    .fetch_all(db.store.pool())
+    .await
+    .expect("items");
+    let judgments: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT j.item_id, j.annotator_id, j.normalized FROM judgments j \
+         JOIN items i ON i.id = j.item_id WHERE i.project_id = $1 ORDER BY j.item_id, j.id",
+    )
+    .bind(p.id)
+    .fetch_all(db.store.pool())
+    .await
+    .expect("judgments");
+    let mut builder = ModelBuilder::new(p.answer());
+    for (id, _, status, label) in &items {
+        let known = (status == "adjudicated")
+            .then_some(label.as_deref())
+            .flatten();
+        builder.add_item(
+            *id,
+            judgments
+                .iter()
+                .filter(|j| j.0 == *id)
+                .map(|j| (j.1, j.2.as_str())),
+            known,
+        );
+    }
+    let model = builder.fit(&Options::default()).expect("fit");
+    let names: std::collections::BTreeMap<i64, String> =
+        sqlx::query_as::<_, (i64, String)>("SELECT id, name FROM users")
+            .fetch_all(db.store.pool())
+            .await
+            .expect("users")
+            .into_iter()
+            .collect();
+    let accuracy = model
+        .annotators()
+        .map(|a| (names[&a.annotator_id].clone(), a.estimated_accuracy))
+        .collect();
+    let cells = items
+        .iter()
+        .map(|(id, external, _, label)| {
+            let belief = model.item(*id);
+            let model_label = belief.and_then(|b| b.model_label);
+            let confidence = match (belief, label) {
+                (Some(b), Some(l)) => model.posterior(&b, l).to_string(),
+                _ => String::new(),
+            };
+            let cells = [
+                confidence,
+                model_label.map_or(String::new(), |(l, _)| l.to_owned()),
+                model_label.map_or(String::new(), |(_, c)| c.to_string()),
+            ];
+            (external.clone(), cells)
+        })
+        .collect();
+    (cells, accuracy)
+}
+
+/// Splits a labels CSV into the text without the three crowd-model columns and those cells
+/// per item.
+fn split_model_cells(csv_text: &str) -> (String, std::collections::BTreeMap<String, [String; 3]>) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv_text.as_bytes());
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut cells = std::collections::BTreeMap::new();
+    for (n, record) in reader.records().enumerate() {
+        let record = record.expect("record");
+        let kept: Vec<&str> = record
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(7..10).contains(i))
+            .map(|(_, c)| c)
+            .collect();
+        out.write_record(&kept).expect("write");
+        if n > 0 {
+            cells.insert(
+                record[0].to_owned(),
+                [
+                    record[7].to_owned(),
+                    record[8].to_owned(),
+                    record[9].to_owned(),
+                ],
+            );
+        }
+    }
+    (
+        String::from_utf8(out.into_inner().expect("flush")).expect("utf-8"),
+        cells,
+    )
 }
 
 async fn labels_csv_and_stats_follow_the_contract(db: TestDb) {
@@ -48,6 +160,34 @@ async fn labels_csv_and_stats_follow_the_contract(db: TestDb) {
     .await;
     db.import_judgments(&p, JUDGMENTS).await.expect("judgments");
     let (csv, stats) = labels(&db, &p).await;
+    assert!(
+        csv.starts_with(
+            "item_id,status,label,votes,judgments,agreement,answers,\
+             confidence,model_label,model_confidence,input.name,input.team\n"
+        ),
+        "{backend}: {csv}"
+    );
+    let (csv, model_cells) = split_model_cells(&csv);
+    assert_eq!(
+        model_cells,
+        expected_model_cells(&db, &p).await,
+        "{backend}"
+    );
+    // Resolved items carry their label's posterior; the unjudged item has no model cells;
+    // every judged item has a model label whatever its status.
+    assert_eq!(model_cells["i1"][1], "nba", "{backend}");
+    assert_eq!(model_cells["i1"][0], model_cells["i1"][2], "{backend}");
+    assert!(model_cells["i3"][0].is_empty() && !model_cells["i3"][1].is_empty());
+    assert_eq!(
+        model_cells["i4"],
+        [String::new(), String::new(), String::new()]
+    );
+    for c in model_cells.values().flat_map(|c| [&c[0], &c[2]]) {
+        assert!(
+            c.is_empty() || (0.0..=1.0).contains(&c.parse::<f64>().unwrap()),
+            "{c}"
+        );
+    }
     assert_eq!(
         csv,
         "item_id,status,label,votes,judgments,agreement,answers,input.name,input.team\n\
@@ -122,12 +262,26 @@ async fn labels_csv_and_stats_follow_the_contract(db: TestDb) {
         Some(1.0 / 46.0),
         "full precision"
     );
+    let (_, accuracy) = expected_model(&db, &p).await;
+    let ds = &v["dawid_skene"];
+    assert_eq!(ds["model"], "confusion", "{backend}");
+    assert!(ds["iterations"].as_u64().unwrap() >= 1);
+    assert!(ds["converged"].is_boolean());
+    assert_eq!(ds["items"], 3, "{backend}: judged items");
+    assert!(ds["model_label_differs_from_plurality"].is_u64());
+    for (name, a) in &accuracy {
+        let got = ds["estimated_accuracy"][name].as_f64().unwrap();
+        assert!((got - a).abs() < 1e-15, "{backend}: {name}");
+    }
     let mut annotators = Vec::new();
     export::write_annotators(&stats, &mut annotators, export::Cells::Exact).unwrap();
     assert_eq!(
         String::from_utf8(annotators).unwrap(),
-        "annotator,judgments,agreement_with_consensus,cohen_kappa_vs_consensus\n\
-         w1,3,0.5,0\nw2,3,1,1\nw3,3,1,1\n"
+        format!(
+            "annotator,judgments,agreement_with_consensus,cohen_kappa_vs_consensus,estimated_accuracy\n\
+             w1,3,0.5,0,{}\nw2,3,1,1,{}\nw3,3,1,1,{}\n",
+            accuracy["w1"], accuracy["w2"], accuracy["w3"]
+        )
     );
     db.finish().await;
 }
@@ -303,6 +457,60 @@ async fn json_lines_and_status_filters_follow_the_contract(db: TestDb) {
     db.import_judgments(&p, JUDGMENTS).await.expect("judgments");
     let jsonl = export::Shape::CSV.with_format(export::Format::Jsonl);
     let (labels, _) = export_text(&db, &p, false, jsonl).await;
+    let expected_cells = expected_model_cells(&db, &p).await;
+    let mut stripped = String::new();
+    for line in labels.lines() {
+        let keys: Vec<String> =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+        assert_eq!(
+            keys,
+            [
+                "item_id",
+                "status",
+                "label",
+                "votes",
+                "judgments",
+                "agreement",
+                "answers",
+                "confidence",
+                "model_label",
+                "model_confidence",
+                "input"
+            ],
+            "{backend}: keys in contract order"
+        );
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let row = v.as_object_mut().unwrap();
+        let id = row["item_id"].as_str().unwrap().to_owned();
+        let cell = |v: serde_json::Value| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.as_f64().unwrap().to_string(),
+            other => panic!("{other}"),
+        };
+        let got = [
+            cell(row.remove("confidence").unwrap()),
+            cell(row.remove("model_label").unwrap()),
+            cell(row.remove("model_confidence").unwrap()),
+        ];
+        // serde_json reads floats to within an ulp; the text itself is the shortest
+        // round-trip form, as in the CSV.
+        let want = &expected_cells[&id];
+        assert_eq!(got[1], want[1], "{backend}: {id}");
+        for k in [0, 2] {
+            match (got[k].parse::<f64>(), want[k].parse::<f64>()) {
+                (Ok(a), Ok(b)) => assert!((a - b).abs() < 1e-15, "{backend}: {id} {a} {b}"),
+                _ => assert_eq!(got[k], want[k], "{backend}: {id}"),
+            }
+        }
+        stripped.push_str(&serde_json::to_string(&v).unwrap());
+        stripped.push('\n');
+    }
+    let labels = stripped;
     assert_eq!(
         labels,
         "{\"item_id\":\"i1\",\"status\":\"resolved\",\"label\":\"nba\",\"votes\":3,\"judgments\":3,\"agreement\":1.0,\"answers\":{\"nba\":3},\"input\":{\"name\":\"P1\",\"team\":\"Lakers, LA\"}}\n\
@@ -455,6 +663,7 @@ async fn incremental_pulls_under_concurrent_labeling_add_up_to_the_final_export(
             since: cursor,
         });
         let (text, next) = export_text(&db, &p, false, shape).await;
+        let (text, _) = split_model_cells(&text);
         for line in text.lines().skip(1) {
             let id = line.split(',').next().unwrap().to_owned();
             merged.insert(id, line.to_owned());
@@ -469,7 +678,9 @@ async fn incremental_pulls_under_concurrent_labeling_add_up_to_the_final_export(
     for w in workers {
         w.await.unwrap();
     }
+    // The crowd-model columns describe the fit at each pull, so only the rest must add up.
     let (full, _) = export_text(&db, &p, false, export::Shape::CSV).await;
+    let (full, _) = split_model_cells(&full);
     let expected: BTreeMap<String, String> = full
         .lines()
         .skip(1)
@@ -528,7 +739,7 @@ async fn exports_page_through_large_projects_in_import_order(db: TestDb) {
         ids, expected_ids,
         "{backend}: every item once, in import order"
     );
-    assert_eq!(&rows[5][7], "Player \"5\", é", "{backend}: input cell");
+    assert_eq!(&rows[5][10], "Player \"5\", é", "{backend}: input cell");
 
     let jsonl = export::Shape::CSV.with_format(export::Format::Jsonl);
     let (lines, _) = export_text(&db, &p, false, jsonl).await;
@@ -631,7 +842,7 @@ async fn large_items_and_nul_characters_export_whole(db: TestDb) {
             format!("big{i}")
         };
         assert_eq!(&row[0], id, "{backend}: item {i} in order");
-        assert_eq!(&row[7], format!("{big}{i}"), "{backend}: item {i} whole");
+        assert_eq!(&row[10], format!("{big}{i}"), "{backend}: item {i} whole");
     }
     assert_eq!(&rows[7][4], "2", "{backend}: judgments counted");
     let (judgments, _) = export_text(&db, &p, true, export::Shape::CSV).await;

@@ -315,7 +315,8 @@ async fn owners_see_only_their_dashboards_and_downloads_are_spreadsheet_safe(db:
     assert!(
         labels
             .body
-            .contains("\n2,pending,,1,1,1,\"{\"\"nfl\"\":1}\",-0.5\n"),
+            .contains("\n2,pending,,1,1,1,\"{\"\"nfl\"\":1}\",,nfl,")
+            && labels.body.ends_with(",-0.5\n"),
         "numbers untouched: {}",
         labels.body
     );

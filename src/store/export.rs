@@ -287,7 +287,9 @@ pub struct JudgmentExportRow {
 /// One item's judgments with its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemJudgments {
-    /// The item's label when it is resolved.
+    pub item_id: i64,
+    pub status: Status,
+    /// The item's label when it has one (resolved or adjudicated).
     pub label: Option<String>,
     pub item_judgments: u64,
     /// (annotator id, normalised answer) of each judgment.
@@ -460,8 +462,8 @@ impl ExportSnapshot {
     }
 
     /// Every judged item's outcome with its judgments, one row per item in no particular
-    /// order: the one pass from which per-annotator agreement and per-answer totals are
-    /// computed. Judgments come packed as JSON by the database, which is an order of magnitude
+    /// order: the one pass from which the crowd model, per-annotator agreement and per-answer
+    /// totals are computed. Judgments come packed as JSON by the database, which is an order of magnitude
     /// faster than one row per judgment.
     pub fn stream_judgment_outcomes(
         &mut self,
@@ -469,12 +471,12 @@ impl ExportSnapshot {
     ) -> impl Stream<Item = Result<ItemJudgments, StoreError>> + Send + '_ {
         let sql = match Backend::of(&self.tx) {
             Backend::Sqlite => {
-                "SELECT i.status, i.label, i.judgment_count, \
+                "SELECT i.id, i.status, i.label, i.judgment_count, \
                  json_group_array(json_array(j.annotator_id, j.normalized)) AS js \
                  FROM items i JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1 GROUP BY i.id"
             }
             Backend::Postgres => {
-                "SELECT i.status, i.label, i.judgment_count, \
+                "SELECT i.id, i.status, i.label, i.judgment_count, \
                  CAST(json_agg(json_build_array(j.annotator_id, j.normalized)) AS TEXT) AS js \
                  FROM items i JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1 \
                  GROUP BY i.id, i.status, i.label, i.judgment_count"
@@ -483,12 +485,19 @@ impl ExportSnapshot {
         sqlx::query(sql).bind(project_id).fetch(&mut *self.tx).map(
             |row| -> Result<ItemJudgments, StoreError> {
                 let row = row?;
+                let item_id: i64 = row.try_get("id")?;
                 let status: String = row.try_get("status")?;
+                let status = Status::parse(&status).ok_or_else(|| {
+                    StoreError::Corrupt(format!("item id {item_id}: status {status:?}"))
+                })?;
                 let js: String = row.try_get("js")?;
-                let judgments: Vec<(i64, String)> = serde_json::from_str(&js)
-                    .map_err(|e| StoreError::Corrupt(format!("packed judgments: {e}")))?;
+                let judgments: Vec<(i64, String)> = serde_json::from_str(&js).map_err(|e| {
+                    StoreError::Corrupt(format!("item id {item_id}: packed judgments: {e}"))
+                })?;
                 Ok(ItemJudgments {
-                    label: if status == "resolved" {
+                    item_id,
+                    status,
+                    label: if status.has_label() {
                         row.try_get("label")?
                     } else {
                         None

@@ -120,7 +120,7 @@ async fn export_files(
             )
             .await?
         };
-        Some(export::finish_stats(&mut snapshot, &project, pass).await?)
+        Some(export::finish_stats(&mut snapshot, pass).await?)
     } else {
         None
     };

@@ -1,10 +1,12 @@
 //! The `quorum` command line: the argument tree and the dispatch to one module per command
-//! group (`serve`, `user`, `project`, `items`/`judgments`, `export`, `snapshot`, `token`).
+//! group (`serve`, `user`, `project`, `items`/`judgments`, `export`, `snapshot`, `token`,
+//! `plan`).
 
 mod demo;
 mod exports;
 mod imports;
 mod output;
+mod plan;
 mod progress;
 mod projects;
 mod serve;
@@ -21,6 +23,7 @@ use clap::{Parser, Subcommand};
 use crate::store::{Store, StoreOptions};
 pub use exports::ExportArgs;
 pub use imports::{ItemsCommand, JudgmentsCommand};
+pub use plan::PlanArgs;
 pub use projects::ProjectCommand;
 pub use serve::WebArgs;
 pub use settings::Settings;
@@ -89,6 +92,9 @@ pub enum Command {
     /// List and download snapshots (create them with `quorum export --snapshot NAME`).
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// What each quorum rule costs and delivers for a crowd of given accuracy (exact, no
+    /// database needed), and the cheapest one that reaches a target accuracy.
+    Plan(PlanArgs),
 }
 
 /// The settings of this run: flags, then environment, then the `--config` file, then defaults.
@@ -116,6 +122,10 @@ pub fn settings(cli: &Cli) -> Result<Settings> {
 
 /// Runs the CLI with the settings from [`settings`]; the process exit code follows the result.
 pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
+    if let Command::Plan(args) = &cli.command {
+        // Pure arithmetic: no database is opened (or created).
+        return plan::run(args, &mut std::io::stdout().lock());
+    }
     let database = settings.database.as_str();
     let options = StoreOptions::new(database);
     let store = Store::open(&options)
@@ -147,5 +157,6 @@ async fn dispatch(store: &Store, settings: &Settings, command: Command) -> Resul
         Command::Export(args) => exports::run(store, args).await,
         Command::Token(command) => tokens::run(store, command).await,
         Command::Snapshot(command) => snapshots::run(store, command).await,
+        Command::Plan(args) => plan::run(&args, &mut std::io::stdout().lock()),
     }
 }

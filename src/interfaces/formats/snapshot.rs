@@ -139,7 +139,7 @@ async fn build(
         files.push(stored?);
     }
     let pass = pass.ok_or_else(|| ExportError::Io(std::io::Error::other("no labels pass")))?;
-    let stats = export::finish_stats(&mut snapshot, project, pass).await?;
+    let stats = export::finish_stats(&mut snapshot, pass).await?;
     snapshot.close().await?;
     let mut annotators = Vec::new();
     export::write_annotators(&stats, &mut annotators, Cells::Exact)?;

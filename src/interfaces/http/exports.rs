@@ -231,7 +231,7 @@ async fn write(
                 &NoProgress,
             )
             .await?;
-            let stats = export::finish_stats(snapshot, project, pass).await?;
+            let stats = export::finish_stats(snapshot, pass).await?;
             let mut bytes = Vec::new();
             if file == ExportFile::Stats {
                 export::write_stats(&stats, &mut bytes)?;

@@ -1,5 +1,6 @@
-//! The labels file: one row an item with its status, label, votes and input fields, as CSV
-//! or JSON lines. Its pass also gathers the item counts and agreement sums the stats finish.
+//! The labels file: one row an item with its status, label, votes, the crowd model's belief
+//! and input fields, as CSV or JSON lines. Its pass also gathers the item counts, agreement
+//! sums and model the stats finish.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -8,14 +9,17 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::error::ExportError;
+use super::model::{ModelPass, model_pass};
 use super::out::ExportOut;
 use super::shape::{Format, Shape};
+use crate::domain::consensus_stats::ConsensusAccumulator;
+use crate::domain::crowd::project_model::CrowdModel;
 use crate::domain::stats::Agreement;
 use crate::domain::{Status, Tally};
 use crate::store::{ExportSnapshot, Progress, Project};
 
 /// The leading columns of the labels CSV; `input.<field>` columns follow.
-pub const LABEL_COLUMNS: [&str; 7] = [
+pub const LABEL_COLUMNS: [&str; 10] = [
     "item_id",
     "status",
     "label",
@@ -23,6 +27,9 @@ pub const LABEL_COLUMNS: [&str; 7] = [
     "judgments",
     "agreement",
     "answers",
+    "confidence",
+    "model_label",
+    "model_confidence",
 ];
 
 /// What one pass over the items learned, from which the stats are finished.
@@ -34,9 +41,15 @@ pub struct LabelsPass {
     pub pending: u64,
     pub adjudicated: u64,
     pub judgments: u64,
+    /// Items written whose label is not the model's label.
+    pub model_disagrees: u64,
     pub(super) agreement: Agreement,
     /// Whether every item was seen (no filter): only then are statistics possible.
     pub(super) whole_project: bool,
+    /// The crowd model (of the whole project, whatever the filter) and the consensus counts
+    /// gathered in the same pass.
+    pub(super) model: Option<CrowdModel>,
+    pub(super) consensus: ConsensusAccumulator,
 }
 
 /// A labels line of the JSON-lines export.
@@ -49,6 +62,9 @@ struct LabelLine<'a> {
     judgments: i64,
     agreement: Option<f64>,
     answers: &'a serde_json::value::RawValue,
+    confidence: Option<f64>,
+    model_label: Option<&'a str>,
+    model_confidence: Option<f64>,
     input: &'a serde_json::value::RawValue,
 }
 
@@ -94,6 +110,23 @@ fn field_text(value: &serde_json::value::RawValue) -> Result<Cow<'_, str>, serde
     }
 }
 
+/// Writes an optional probability as a CSV field: shortest round-trip digits, or empty.
+fn write_probability<W: std::io::Write>(
+    w: &mut csv::Writer<W>,
+    number: &mut String,
+    p: Option<f64>,
+) -> Result<(), ExportError> {
+    match p {
+        Some(p) => {
+            number.clear();
+            write!(number, "{p}").map_err(std::io::Error::other)?;
+            w.write_field(&*number)?;
+        }
+        None => w.write_field("")?,
+    }
+    Ok(())
+}
+
 /// Formats an integer into `buf` and returns it.
 fn itoa(buf: &mut String, n: i64) -> &str {
     buf.clear();
@@ -123,10 +156,13 @@ pub async fn write_labels(
     if shape.format == Format::Csv {
         w.write_record(&header)?;
     }
+    let ModelPass { model, consensus } = model_pass(snapshot, project).await?;
     let mut pass = LabelsPass {
         whole_project: shape.is_whole_project(),
+        consensus,
         ..LabelsPass::default()
     };
+    let model_ref = &model;
     // The next page is read (on PostgreSQL, on the server; on SQLite, on sqlx's thread for the
     // connection) while this one is written.
     let (page_tx, mut page_rx) = mpsc::channel(1);
@@ -169,6 +205,17 @@ pub async fn write_labels(
                 };
                 let agreement =
                     (row.judgments > 0).then(|| row.votes as f64 / row.judgments as f64);
+                let belief = model_ref.item(row.item_id);
+                let model_label = belief.and_then(|b| b.model_label);
+                let confidence = match (label, &belief) {
+                    (Some(l), Some(b)) => Some(model_ref.posterior(b, l)),
+                    // Adjudicated without judgments: the owner's answer, taken as known.
+                    (Some(_), None) if status == Status::Adjudicated => Some(1.0),
+                    _ => None,
+                };
+                if label.is_some() && label != model_label.map(|m| m.0) {
+                    pass.model_disagrees += 1;
+                }
 
                 match shape.format {
                     Format::Jsonl => {
@@ -183,6 +230,9 @@ pub async fn write_labels(
                                 judgments: row.judgments,
                                 agreement,
                                 answers: raw_json(&row.answers, "answers").map_err(corrupt)?,
+                                confidence,
+                                model_label: model_label.map(|m| m.0),
+                                model_confidence: model_label.map(|m| m.1),
                                 input: raw_json(&row.fields, "fields").map_err(corrupt)?,
                             },
                         )
@@ -197,15 +247,11 @@ pub async fn write_labels(
                         w.write_field(cells.apply(label.unwrap_or_default()).as_ref())?;
                         w.write_field(itoa(&mut number, row.votes))?;
                         w.write_field(itoa(&mut number, row.judgments))?;
-                        match agreement {
-                            Some(a) => {
-                                number.clear();
-                                write!(number, "{a}").map_err(std::io::Error::other)?;
-                                w.write_field(&number)?;
-                            }
-                            None => w.write_field("")?,
-                        }
+                        write_probability(&mut w, &mut number, agreement)?;
                         w.write_field(cells.apply(&row.answers).as_ref())?;
+                        write_probability(&mut w, &mut number, confidence)?;
+                        w.write_field(cells.apply(model_label.map_or("", |m| m.0)).as_ref())?;
+                        write_probability(&mut w, &mut number, model_label.map(|m| m.1))?;
                         if !fields.is_empty() {
                             let input = serde_json::from_str::<PairList<'_>>(&row.fields)
                                 .map_err(|e| corrupt(format!("fields: {e}")))?
@@ -229,6 +275,7 @@ pub async fn write_labels(
         out.finish_rows(&mut w).await?;
         Ok(pass)
     };
-    let ((), pass) = tokio::try_join!(produce, consume)?;
+    let ((), mut pass) = tokio::try_join!(produce, consume)?;
+    pass.model = Some(model);
     Ok(pass)
 }

@@ -8,6 +8,7 @@
 mod error;
 mod judgments;
 mod labels;
+mod model;
 mod out;
 mod shape;
 mod stats;
@@ -18,6 +19,6 @@ pub use labels::{LABEL_COLUMNS, LabelsPass, write_labels};
 pub use out::ExportOut;
 pub use shape::{Cells, Format, Shape};
 pub use stats::{
-    ANNOTATOR_COLUMNS, AnnotatorStats, ProjectStats, finish_stats, project_stats, write_annotators,
-    write_stats,
+    ANNOTATOR_COLUMNS, AnnotatorStats, DawidSkeneStats, ProjectStats, finish_stats, project_stats,
+    write_annotators, write_stats,
 };

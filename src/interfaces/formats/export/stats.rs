@@ -1,26 +1,29 @@
-//! The stats JSON and the annotators CSV, both finished from the labels pass and one pass
-//! over the judgments: counts, agreement among annotators, and each annotator against the
-//! consensus.
+//! The stats JSON and the annotators CSV, both finished from the labels pass (which read the
+//! judgments once for the crowd model): counts, agreement among annotators, each annotator
+//! against the consensus, and the Dawid–Skene estimates.
 
 use std::io::Write;
 
-use futures_util::TryStreamExt;
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::error::ExportError;
 use super::labels::{LabelsPass, write_labels};
 use super::out::ExportOut;
 use super::shape::{Cells, Shape};
-use crate::domain::consensus_stats::{AnnotatorCounts, ConsensusAccumulator};
+use crate::domain::consensus_stats::AnnotatorCounts;
+use crate::domain::crowd::dawid_skene::Options;
 use crate::domain::stats::{AgreementStats, cohen_kappa_from_counts};
 use crate::store::{ExportSnapshot, Project, Store};
 
 /// The columns of the annotators CSV: the `per_annotator` table of the stats.
-pub const ANNOTATOR_COLUMNS: [&str; 4] = [
+pub const ANNOTATOR_COLUMNS: [&str; 5] = [
     "annotator",
     "judgments",
     "agreement_with_consensus",
     "cohen_kappa_vs_consensus",
+    "estimated_accuracy",
 ];
 
 /// The stats JSON of the export contract.
@@ -38,6 +41,29 @@ pub struct ProjectStats {
     pub fleiss_kappa: Option<f64>,
     pub krippendorff_alpha: Option<f64>,
     pub per_annotator: Vec<AnnotatorStats>,
+    pub dawid_skene: DawidSkeneStats,
+}
+
+/// The `dawid_skene` section: how the crowd model was fitted and what it concluded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DawidSkeneStats {
+    /// `confusion` (a confusion matrix per annotator: choice projects) or `one_coin` (one
+    /// accuracy per annotator: text projects).
+    pub model: &'static str,
+    pub iterations: u32,
+    pub converged: bool,
+    pub max_iterations: u32,
+    pub tolerance: f64,
+    pub smoothing: f64,
+    pub log_likelihood: f64,
+    /// Items the model saw (judged, or adjudicated and taken as known).
+    pub items: u64,
+    /// Judged items whose `model_label` is not among their most-voted answers.
+    pub model_label_differs_from_plurality: u64,
+    /// Items with a label (resolved or adjudicated) whose `model_label` differs from it.
+    pub model_label_differs_from_label: u64,
+    /// Annotator name -> estimated probability that their judgment is right.
+    pub estimated_accuracy: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,31 +73,22 @@ pub struct AnnotatorStats {
     /// Share of their judgments on resolved items that match the label; null without any.
     pub agreement_with_consensus: Option<f64>,
     pub cohen_kappa_vs_consensus: Option<f64>,
+    /// Dawid–Skene's estimate of the probability their judgment is right.
+    pub estimated_accuracy: Option<f64>,
 }
 
 /// Finishes the statistics after [`write_labels`].
 pub async fn finish_stats(
     snapshot: &mut ExportSnapshot,
-    project: &Project,
     mut pass: LabelsPass,
 ) -> Result<ProjectStats, ExportError> {
     if !pass.whole_project {
         return Err(ExportError::Filtered);
     }
-    let mut consensus = ConsensusAccumulator::new();
-    {
-        let mut rows = Box::pin(snapshot.stream_judgment_outcomes(project.id));
-        while let Some(item) = rows.try_next().await? {
-            for (annotator, answer) in &item.judgments {
-                consensus.add(
-                    *annotator,
-                    answer,
-                    item.label.as_deref(),
-                    item.item_judgments,
-                );
-            }
-        }
-    }
+    let consensus = std::mem::take(&mut pass.consensus);
+    let Some(model) = pass.model.take() else {
+        return Err(ExportError::Filtered);
+    };
     for n in consensus.pairable_totals() {
         pass.agreement.add_category_total(n);
     }
@@ -83,6 +100,10 @@ pub async fn finish_stats(
     let counts: Vec<(i64, AnnotatorCounts)> = consensus.annotators().collect();
     let ids: Vec<i64> = counts.iter().map(|(id, _)| *id).collect();
     let names = snapshot.annotator_names(&ids).await?;
+    let estimates: std::collections::HashMap<i64, f64> = model
+        .annotators()
+        .map(|a| (a.annotator_id, a.estimated_accuracy))
+        .collect();
     let mut per_annotator: Vec<AnnotatorStats> = counts
         .into_iter()
         .map(|(id, a)| AnnotatorStats {
@@ -95,8 +116,27 @@ pub async fn finish_stats(
                 a.matches,
                 a.sum_products,
             ),
+            estimated_accuracy: estimates.get(&id).copied(),
         })
         .collect();
+    let options = Options::default();
+    let fit = model.fit();
+    let dawid_skene = DawidSkeneStats {
+        model: model.kind(),
+        iterations: fit.iterations,
+        converged: fit.converged,
+        max_iterations: options.max_iterations,
+        tolerance: options.tolerance,
+        smoothing: options.smoothing,
+        log_likelihood: fit.log_likelihood,
+        items: model.items() as u64,
+        model_label_differs_from_plurality: model.differs_from_plurality(),
+        model_label_differs_from_label: pass.model_disagrees,
+        estimated_accuracy: per_annotator
+            .iter()
+            .filter_map(|a| a.estimated_accuracy.map(|e| (a.annotator.clone(), e)))
+            .collect(),
+    };
     per_annotator.sort_by(|x, y| x.annotator.cmp(&y.annotator));
     Ok(ProjectStats {
         items: pass.items,
@@ -110,6 +150,7 @@ pub async fn finish_stats(
         fleiss_kappa,
         krippendorff_alpha,
         per_annotator,
+        dawid_skene,
     })
 }
 
@@ -124,7 +165,7 @@ pub async fn project_stats(store: &Store, project: &Project) -> Result<ProjectSt
         &crate::store::NoProgress,
     )
     .await?;
-    let stats = finish_stats(&mut snapshot, project, pass).await?;
+    let stats = finish_stats(&mut snapshot, pass).await?;
     snapshot.close().await?;
     Ok(stats)
 }
@@ -151,6 +192,7 @@ pub fn write_annotators(
             a.judgments.to_string(),
             opt(a.agreement_with_consensus),
             opt(a.cohen_kappa_vs_consensus),
+            opt(a.estimated_accuracy),
         ])?;
     }
     w.flush()?;
