@@ -180,6 +180,8 @@ fn every_command_has_help() {
         vec!["serve", "--help"],
         vec!["demo", "--help"],
         vec!["plan", "--help"],
+        vec!["model", "fit", "--help"],
+        vec!["model", "show", "--help"],
     ] {
         let out = env.ok(&args);
         assert!(out.contains("Usage:"), "{args:?}: {out}");
@@ -1245,3 +1247,107 @@ fn exports_to_a_named_pipe_write_into_it_and_leave_it_a_pipe(env: Env) {
     );
 }
 cli_on_both_backends!(exports_to_a_named_pipe_write_into_it_and_leave_it_a_pipe);
+
+/// `quorum plan --project` plans for the project's own crowd (its model's estimate), and
+/// `quorum model fit`/`show` fit and report the stored model; a confidence-stopping project
+/// switched to by `project update` reports its fit.
+fn plan_and_model_commands_use_the_projects_crowd(env: Env) {
+    env.ok(&[
+        "project",
+        "create",
+        "--config",
+        &seed("athlete-handles.toml"),
+    ]);
+    let none = env.fails(&["plan", "--project", "athlete-handles", "--target", "0.999"]);
+    assert!(none.contains("no judgments yet"), "{none}");
+    env.ok(&[
+        "items",
+        "import",
+        "--project",
+        "athlete-handles",
+        &seed("athlete-handles-items.csv"),
+    ]);
+    env.ok(&[
+        "judgments",
+        "import",
+        "--project",
+        "athlete-handles",
+        &seed("athlete-handles-mturk.csv"),
+    ]);
+    let table = env.ok(&[
+        "plan",
+        "--project",
+        "athlete-handles",
+        "--target",
+        "0.999",
+        "--max-n",
+        "9",
+    ]);
+    assert!(
+        table.contains("its crowd model estimates annotators right"),
+        "{table}"
+    );
+    let json = env.ok(&[
+        "plan",
+        "--project",
+        "athlete-handles",
+        "--target",
+        "0.999",
+        "--max-n",
+        "9",
+        "--format",
+        "json",
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).expect("a JSON array");
+    assert!(rows.iter().any(|r| r["stop"] == "confidence") && rows.len() > 10);
+    let both = env.fails(&[
+        "plan",
+        "--project",
+        "athlete-handles",
+        "--accuracy",
+        "0.9",
+        "--target",
+        "0.99",
+    ]);
+    assert!(
+        both.contains("--accuracy") && both.contains("--project"),
+        "{both}"
+    );
+    let missing = env.fails(&["plan", "--project", "nope", "--target", "0.99"]);
+    assert!(missing.contains("nope"), "{missing}");
+
+    let shown = env.ok(&["model", "show", "--project", "athlete-handles"]);
+    assert!(shown.contains("no model fitted yet"), "{shown}");
+    let fitted = env.ok(&["model", "fit", "--project", "athlete-handles"]);
+    assert!(
+        fitted.contains("model v1 fitted to 18 judgments of 7 annotators"),
+        "{fitted}"
+    );
+    let shown = env.ok(&["model", "show", "--project", "athlete-handles"]);
+    assert!(
+        shown.contains("model v1: 18 judgments") && shown.contains("0 resolved item(s) flagged"),
+        "{shown}"
+    );
+
+    let toml = std::fs::read_to_string(seed("athlete-handles.toml")).unwrap();
+    let confident = toml
+        .replace(
+            "agree = 7",
+            "stop = \"confidence\"\ntarget = 0.999\nmin = 3",
+        )
+        .replace("stop = \"early\"\n", "");
+    let path = env.write("confident.toml", &confident);
+    env.ok(&["project", "update", "--config", path.to_str().unwrap()]);
+    let shown = env.ok(&["model", "show", "--project", "athlete-handles"]);
+    assert!(
+        shown.contains("rule: confidence 0.999, 3 to 9 judgments"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("model v2: 18 judgments"),
+        "fitted at the switch: {shown}"
+    );
+    let list = env.ok(&["project", "list"]);
+    assert!(list.contains("p≥0.999 3..9"), "{list}");
+}
+cli_on_both_backends!(plan_and_model_commands_use_the_projects_crowd);

@@ -1459,3 +1459,129 @@ on_both_backends!(
     #[actix_web::test]
     secure_deployments_send_hsts
 );
+
+/// Confidence stopping from the browser: the settings form creates it (and refuses bad
+/// targets naming the key), the dashboard shows each annotator's estimated accuracy and the
+/// items the model and the quorum disagree on, and the planner page computes rules for the
+/// project's own crowd, saying that the figures are upper bounds.
+async fn owners_plan_rules_and_run_confidence_stopping_in_the_browser(db: TestDb) {
+    let s = &db.store;
+    user(s, "owner@example.com", Role::Owner).await;
+    let mut b = browser!(db.store);
+    b.login("owner@example.com", "password1").await;
+    let csrf = b.get("/o/new").await.csrf();
+    let form = |target: &str, min: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("name".into(), "Leagues".into()),
+            ("slug".into(), "leagues".into()),
+            ("instructions".into(), "Pick the league.".into()),
+            ("kind".into(), "choice".into()),
+            ("options".into(), "nba\nnfl\nmlb\nnhl".into()),
+            ("agree".into(), "".into()),
+            ("max".into(), "9".into()),
+            ("stop".into(), "confidence".into()),
+            ("target".into(), target.to_owned()),
+            ("min".into(), min.to_owned()),
+            ("lease_minutes".into(), "10".into()),
+        ]
+    };
+    for (target, min, key) in [
+        ("1.5", "2", "quorum.target"),
+        ("0.99", "12", "quorum.min"),
+        ("high", "2", "Target confidence"),
+    ] {
+        let sent = form(target, min);
+        let page = b.post("/o/new", &pairs(&sent)).await;
+        assert_eq!(page.status, 422, "{target} {min}");
+        assert!(page.body.contains(key), "{key}: {}", page.body);
+    }
+    assert!(
+        s.list_projects().await.unwrap().is_empty(),
+        "nothing created"
+    );
+    let sent = form("0.99", "2");
+    let created = b.post("/o/new", &pairs(&sent)).await;
+    assert_eq!(
+        created.location.as_deref(),
+        Some("/o/leagues"),
+        "{}",
+        created.body
+    );
+    let p = s.project_by_slug("leagues").await.unwrap();
+    assert_eq!(
+        (p.rule().target(), p.rule().min(), p.rule().max()),
+        (Some(0.99), 2, 9)
+    );
+    let edit = b.get("/o/leagues/settings").await;
+    assert!(
+        edit.body.contains("value=\"confidence\" checked") && edit.body.contains("value=\"0.99\""),
+        "{}",
+        edit.body
+    );
+    assert!(edit.body.contains("href=\"/o/leagues/plan\""));
+
+    let mut items = String::from("item_id,name\n");
+    let mut judgments = String::from("item_id,annotator,answer\n");
+    for i in 0..40 {
+        items.push_str(&format!("t{i},T{i}\n"));
+        let truth = ["nba", "nfl"][i % 2];
+        for g in 1..=4 {
+            judgments.push_str(&format!("t{i},g{g},{truth}\n"));
+        }
+        // A spammer who always says "mlb".
+        judgments.push_str(&format!("t{i},spam,mlb\n"));
+    }
+    // Two items the spammer and one accomplice carry by votes but the model doubts.
+    items.push_str("z1,Z1\nz2,Z2\n");
+    judgments.push_str("z1,spam,mlb\nz1,g1,nba\n");
+    db.import_items(&p, &items).await;
+    db.import_judgments(&p, &judgments).await.unwrap();
+    s.refit_model(&p).await.unwrap();
+    let dash = b.get("/o/leagues").await;
+    assert_eq!(dash.status, 200);
+    assert!(dash.body.contains("Estimated accuracy"), "{}", dash.body);
+    assert!(
+        dash.body
+            .contains("resolves when the crowd model gives an answer 0.99 or more")
+    );
+    assert!(
+        dash.body
+            .contains("Where the model and the quorum disagree")
+    );
+
+    let plan = b.get("/o/leagues/plan").await;
+    assert_eq!(plan.status, 200, "{}", plan.body);
+    assert!(plan.body.contains("upper bounds") && plan.body.contains("share mistakes"));
+    assert!(
+        plan.body.contains("estimates its annotators right"),
+        "the project's own estimate"
+    );
+    assert!(plan.body.contains("Recommended:"), "{}", plan.body);
+    let typed = b.get("/o/leagues/plan?accuracy=0.9&errors=namesake&target=0.99999&max_n=9&min_resolution=0.9").await;
+    assert!(
+        typed.body.contains("7 of 9") || typed.body.contains("p ≥ 0.99999"),
+        "{}",
+        typed.body
+    );
+    let bad = b.get("/o/leagues/plan?accuracy=1.5").await;
+    assert_eq!(bad.status, 200);
+    assert!(
+        bad.body.contains("Accuracy: 1.5 is outside (0, 1)"),
+        "{}",
+        bad.body
+    );
+    let bad = b.get("/o/leagues/plan?errors=sometimes").await;
+    assert!(bad.body.contains("Errors:"), "{}", bad.body);
+
+    // Only the project's owner (or an admin) plans it.
+    user(s, "rival@example.com", Role::Owner).await;
+    let mut rival = browser!(db.store);
+    rival.login("rival@example.com", "password1").await;
+    assert_eq!(rival.get("/o/leagues/plan").await.status, 404);
+    db.finish().await;
+}
+on_both_backends!(
+    #[actix_web::test]
+    owners_plan_rules_and_run_confidence_stopping_in_the_browser
+);

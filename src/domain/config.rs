@@ -149,11 +149,17 @@ struct RawAnswer {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawQuorum {
-    agree: i64,
+    agree: Option<i64>,
     max: i64,
     #[serde(default = "default_stop")]
     stop: String,
+    target: Option<f64>,
+    min: Option<i64>,
 }
+
+/// Fewest judgments confidence stopping asks for when `min` is not given: one judgment, however
+/// trusted its annotator, is one person's word.
+pub const DEFAULT_CONFIDENCE_MIN: u32 = 2;
 
 fn default_stop() -> String {
     "early".into()
@@ -168,7 +174,7 @@ struct RawAssignment {
 /// A configuration as entered, not yet validated: what a TOML file or the browser's project
 /// form holds. [`ProjectDraft::validate`] is the one place the rules live, so both front ends
 /// accept and refuse exactly the same settings, with errors naming the same TOML keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProjectDraft {
     pub name: String,
     pub slug: String,
@@ -177,10 +183,14 @@ pub struct ProjectDraft {
     pub kind: String,
     pub options: Option<Vec<String>>,
     pub normalize: Option<Vec<String>>,
-    pub agree: i64,
+    /// K of K-of-N; absent under confidence stopping.
+    pub agree: Option<i64>,
     pub max: i64,
-    /// `"early"` or `"fixed"`.
+    /// `"early"`, `"fixed"` or `"confidence"`.
     pub stop: String,
+    /// Confidence stopping only: the posterior to resolve at, and the fewest judgments.
+    pub target: Option<f64>,
+    pub min: Option<i64>,
     pub lease_minutes: Option<i64>,
 }
 
@@ -200,9 +210,11 @@ impl From<&ProjectConfig> for ProjectDraft {
             kind: c.answer.kind().to_owned(),
             options,
             normalize,
-            agree: i64::from(c.rule.agree()),
+            agree: (c.rule.stop() != StopMode::Confidence).then(|| i64::from(c.rule.agree())),
             max: i64::from(c.rule.max()),
             stop: c.rule.stop().as_str().to_owned(),
+            target: c.rule.target(),
+            min: c.rule.target().map(|_| i64::from(c.rule.min())),
             lease_minutes: Some(i64::from(c.lease_seconds / 60)),
         }
     }
@@ -223,6 +235,8 @@ impl ProjectConfig {
             agree: raw.quorum.agree,
             max: raw.quorum.max,
             stop: raw.quorum.stop,
+            target: raw.quorum.target,
+            min: raw.quorum.min,
             lease_minutes: raw.assignment.lease_minutes,
         }
         .validate()
@@ -310,13 +324,62 @@ impl ProjectDraft {
         let stop = StopMode::parse(&raw.stop).ok_or_else(|| {
             ConfigError::invalid(
                 "quorum.stop",
-                format!("must be \"early\" or \"fixed\", got {:?}", raw.stop),
+                format!(
+                    "must be \"early\", \"fixed\" or \"confidence\", got {:?}",
+                    raw.stop
+                ),
             )
         })?;
-        let agree = to_u32("quorum.agree", raw.agree)?;
         let max = to_u32("quorum.max", raw.max)?;
-        let rule = QuorumRule::new(agree, max, stop)
-            .map_err(|e| ConfigError::invalid(e.key, e.message))?;
+        let rule = if stop == StopMode::Confidence {
+            if raw.agree.is_some() {
+                return Err(ConfigError::invalid(
+                    "quorum.agree",
+                    "does not apply to stop = \"confidence\", which resolves on `target` \
+                     (with `min` and `max` judgments); remove it",
+                ));
+            }
+            let target = raw.target.ok_or_else(|| {
+                ConfigError::invalid(
+                    "quorum.target",
+                    "stop = \"confidence\" needs a target posterior, e.g. target = 0.999",
+                )
+            })?;
+            let min = match raw.min {
+                None => DEFAULT_CONFIDENCE_MIN.min(max.max(1)),
+                Some(m) if m < 1 => {
+                    return Err(ConfigError::invalid(
+                        "quorum.min",
+                        format!("must be at least 1, got {m}"),
+                    ));
+                }
+                Some(m) => to_u32("quorum.min", m)?,
+            };
+            QuorumRule::confidence(target, min, max)
+        } else {
+            for (key, given) in [
+                ("quorum.target", raw.target.is_some()),
+                ("quorum.min", raw.min.is_some()),
+            ] {
+                if given {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!(
+                            "only applies to stop = \"confidence\" (this rule stops {:?})",
+                            stop.as_str()
+                        ),
+                    ));
+                }
+            }
+            let agree = raw.agree.ok_or_else(|| {
+                ConfigError::invalid(
+                    "quorum.agree",
+                    "a K-of-N rule needs `agree`, how many judgments must match (e.g. agree = 7)",
+                )
+            })?;
+            QuorumRule::new(to_u32("quorum.agree", agree)?, max, stop)
+        }
+        .map_err(|e| ConfigError::invalid(e.key, e.message))?;
         if let AnswerSpec::Choice { options } = &answer
             && options.len() < 2
         {
@@ -368,9 +431,16 @@ impl ProjectConfig {
             }
         }
         out.push_str("\n[quorum]\n");
-        out.push_str(&format!("agree = {}\n", self.rule.agree()));
-        out.push_str(&format!("max = {}\n", self.rule.max()));
-        out.push_str(&format!("stop = \"{}\"\n", self.rule.stop()));
+        if let Some(target) = self.rule.target() {
+            out.push_str(&format!("stop = \"{}\"\n", self.rule.stop()));
+            out.push_str(&format!("target = {}\n", toml::Value::Float(target)));
+            out.push_str(&format!("min = {}\n", self.rule.min()));
+            out.push_str(&format!("max = {}\n", self.rule.max()));
+        } else {
+            out.push_str(&format!("agree = {}\n", self.rule.agree()));
+            out.push_str(&format!("max = {}\n", self.rule.max()));
+            out.push_str(&format!("stop = \"{}\"\n", self.rule.stop()));
+        }
         out.push_str("\n[assignment]\n");
         out.push_str(&format!("lease_minutes = {}\n", self.lease_seconds / 60));
         out
@@ -454,6 +524,69 @@ stop = "early"                                  # or "fixed"
         match ProjectConfig::from_toml(text) {
             Err(ConfigError::Invalid { key, .. }) => key,
             other => panic!("expected an invalid-key error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn confidence_stopping_is_configured_by_target_min_and_max() {
+        let conf = |quorum: &str| EXAMPLE.replace("agree = 7\nmax = 9\nstop = \"early\"", quorum);
+        let c = ProjectConfig::from_toml(&conf(
+            "stop = \"confidence\"\ntarget = 0.999\nmin = 3\nmax = 9",
+        ))
+        .unwrap();
+        assert_eq!(c.rule.stop(), StopMode::Confidence);
+        assert_eq!(
+            (c.rule.target(), c.rule.min(), c.rule.max()),
+            (Some(0.999), 3, 9)
+        );
+        assert_eq!(
+            ProjectConfig::from_toml(&c.to_toml()).unwrap(),
+            c,
+            "round trip"
+        );
+        let d = ProjectConfig::from_toml(&conf("stop = \"confidence\"\ntarget = 0.99\nmax = 9"))
+            .unwrap();
+        assert_eq!(d.rule.min(), DEFAULT_CONFIDENCE_MIN);
+        for (quorum, key) in [
+            (
+                "stop = \"confidence\"\ntarget = 0.5\nmax = 9",
+                "quorum.target",
+            ),
+            (
+                "stop = \"confidence\"\ntarget = 1.0\nmax = 9",
+                "quorum.target",
+            ),
+            (
+                "stop = \"confidence\"\ntarget = -3.0\nmax = 9",
+                "quorum.target",
+            ),
+            (
+                "stop = \"confidence\"\ntarget = nan\nmax = 9",
+                "quorum.target",
+            ),
+            ("stop = \"confidence\"\nmax = 9", "quorum.target"),
+            (
+                "stop = \"confidence\"\ntarget = 0.99\nmin = 10\nmax = 9",
+                "quorum.min",
+            ),
+            (
+                "stop = \"confidence\"\ntarget = 0.99\nmin = 0\nmax = 9",
+                "quorum.min",
+            ),
+            (
+                "stop = \"confidence\"\ntarget = 0.99\nmin = -1\nmax = 9",
+                "quorum.min",
+            ),
+            (
+                "stop = \"confidence\"\nagree = 7\ntarget = 0.99\nmax = 9",
+                "quorum.agree",
+            ),
+            ("agree = 7\nmax = 9\ntarget = 0.99", "quorum.target"),
+            ("agree = 7\nmax = 9\nmin = 2", "quorum.min"),
+            ("max = 9", "quorum.agree"),
+            ("stop = \"sometimes\"\nagree = 7\nmax = 9", "quorum.stop"),
+        ] {
+            assert_eq!(err_key(&conf(quorum)), key, "{quorum}");
         }
     }
 

@@ -4,6 +4,11 @@
 //! (`max`, N), and whether to stop as soon as the outcome is certain (`early`) or always collect
 //! N judgments (`fixed`). Requiring K > N/2 guarantees that at most one answer can ever reach K,
 //! so a decision never has to break a tie.
+//!
+//! The third stop, `confidence`, decides from the crowd model instead of a vote count: an item
+//! resolves once it has at least `min` judgments and its most probable answer reaches `target`
+//! posterior probability under the current annotator estimates ([`QuorumRule::decide_with`]),
+//! and is unresolved at `max` without reaching it.
 
 use std::fmt;
 
@@ -19,6 +24,8 @@ pub enum StopMode {
     Early,
     /// Decide only once all N judgments are in.
     Fixed,
+    /// Decide when the crowd model is sure enough (see the module documentation).
+    Confidence,
 }
 
 impl StopMode {
@@ -26,6 +33,7 @@ impl StopMode {
         match self {
             StopMode::Early => "early",
             StopMode::Fixed => "fixed",
+            StopMode::Confidence => "confidence",
         }
     }
 
@@ -33,6 +41,7 @@ impl StopMode {
         match s {
             "early" => Some(StopMode::Early),
             "fixed" => Some(StopMode::Fixed),
+            "confidence" => Some(StopMode::Confidence),
             _ => None,
         }
     }
@@ -52,13 +61,29 @@ pub struct RuleError {
     pub message: String,
 }
 
-/// A validated quorum rule: `agree` of at most `max` judgments must match.
+/// A validated quorum rule: `agree` of at most `max` judgments must match, or (confidence
+/// stopping) at least `min` judgments and a posterior of `target`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct QuorumRule {
     agree: u32,
     max: u32,
     stop: StopMode,
+    min: u32,
+    target: Target,
 }
+
+/// A posterior target in (0.5, 1), compared by its bits so that rules stay `Eq`.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(transparent)]
+pub struct Target(f64);
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Target) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Target {}
 
 /// Upper bound on `max`: far beyond any sensible crowd size, and keeps counts in `u32` safe.
 pub const MAX_JUDGMENTS_LIMIT: u32 = 1000;
@@ -102,11 +127,92 @@ impl QuorumRule {
                 ),
             });
         }
-        Ok(QuorumRule { agree, max, stop })
+        if stop == StopMode::Confidence {
+            return Err(RuleError {
+                key: "quorum.stop",
+                message: "confidence stopping takes `target`, `min` and `max`, not `agree`".into(),
+            });
+        }
+        Ok(QuorumRule {
+            agree,
+            max,
+            stop,
+            min: 0,
+            target: Target(0.0),
+        })
     }
 
+    /// Confidence stopping: resolve at `target` posterior with at least `min` and at most
+    /// `max` judgments. A target at or below 0.5 would let a coin flip resolve, and 1 is never
+    /// reached by a posterior.
+    pub fn confidence(target: f64, min: u32, max: u32) -> Result<QuorumRule, RuleError> {
+        if !(target > 0.5 && target < 1.0) {
+            return Err(RuleError {
+                key: "quorum.target",
+                message: format!(
+                    "must be a probability above 0.5 and below 1 (e.g. 0.999), got {target}"
+                ),
+            });
+        }
+        if min < 1 {
+            return Err(RuleError {
+                key: "quorum.min",
+                message: "must be at least 1".into(),
+            });
+        }
+        if max > MAX_JUDGMENTS_LIMIT {
+            return Err(RuleError {
+                key: "quorum.max",
+                message: format!("must be at most {MAX_JUDGMENTS_LIMIT}, got {max}"),
+            });
+        }
+        if min > max {
+            return Err(RuleError {
+                key: "quorum.min",
+                message: format!("min = {min} is more than max = {max}"),
+            });
+        }
+        Ok(QuorumRule {
+            agree: 0,
+            max,
+            stop: StopMode::Confidence,
+            min,
+            target: Target(target),
+        })
+    }
+
+    /// K of K-of-N; 0 under confidence stopping, which counts no votes.
     pub fn agree(&self) -> u32 {
         self.agree
+    }
+
+    /// Fewest judgments before confidence stopping may resolve (0 for the other stops).
+    pub fn min(&self) -> u32 {
+        self.min
+    }
+
+    /// The posterior confidence stopping resolves at (`None` for the other stops).
+    pub fn target(&self) -> Option<f64> {
+        (self.stop == StopMode::Confidence).then_some(self.target.0)
+    }
+
+    /// Under confidence stopping: the outcome given the model's most probable answer and its
+    /// posterior (`None` when the model has nothing to say, e.g. no judgments). Resolves only
+    /// at `min` judgments or more with the posterior at or above `target`; the other stops
+    /// ignore `best` and count votes.
+    pub fn decide_with(&self, tally: &Tally, best: Option<(&str, f64)>) -> Outcome {
+        if self.stop != StopMode::Confidence {
+            return self.decide(tally);
+        }
+        let n = tally.total();
+        match best {
+            Some((label, p)) if n >= self.min && p >= self.target.0 => Outcome::Resolved {
+                label: label.to_owned(),
+                votes: tally.count(label),
+            },
+            _ if n >= self.max => Outcome::Unresolved,
+            _ => Outcome::Pending,
+        }
     }
 
     pub fn max(&self) -> u32 {
@@ -144,6 +250,14 @@ impl QuorumRule {
                     Outcome::Pending
                 }
             }
+            // Without a model's belief (see `decide_with`) nothing is ever sure enough.
+            StopMode::Confidence => {
+                if n >= self.max {
+                    Outcome::Unresolved
+                } else {
+                    Outcome::Pending
+                }
+            }
             StopMode::Fixed => {
                 if n < self.max {
                     Outcome::Pending
@@ -159,11 +273,41 @@ impl QuorumRule {
         }
     }
 
-    /// How many more judgments this item may still receive (0 once decided).
+    /// How many more judgments this item may still receive (0 once decided), by vote count.
     pub fn open_slots(&self, tally: &Tally) -> u32 {
         match self.decide(tally) {
             Outcome::Pending => self.max.saturating_sub(tally.total()),
             _ => 0,
+        }
+    }
+}
+
+impl QuorumRule {
+    /// The rule in a sentence, for pages and command output.
+    pub fn describe(&self) -> String {
+        match self.target() {
+            Some(target) => format!(
+                "resolves when the crowd model gives an answer {target} or more, after {} to {} judgments",
+                self.min, self.max
+            ),
+            None => format!(
+                "{} of at most {} must agree, stop {}",
+                self.agree, self.max, self.stop
+            ),
+        }
+    }
+}
+
+impl fmt::Display for QuorumRule {
+    /// `7 of 9, early` or `confidence 0.999, 2 to 9 judgments`: how owners read a rule.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.target() {
+            Some(target) => write!(
+                f,
+                "confidence {target}, {} to {} judgments",
+                self.min, self.max
+            ),
+            None => write!(f, "{} of {}, {}", self.agree, self.max, self.stop),
         }
     }
 }

@@ -15,7 +15,7 @@
 use sqlx::{Any, Row, Transaction};
 
 use super::changes::stamp_changes;
-use super::outcomes::{redecide, return_slots};
+use super::outcomes::{ModelRef, redecide, return_slots};
 use super::project_lock::{check_config_version, lock_project_shared};
 use super::projects::Project;
 use super::{Backend, Store, StoreError};
@@ -221,7 +221,10 @@ impl Store {
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let _turn = sqlite_turn(self).await?;
         let mut tx = self.write_tx().await?;
-        check_config_version(&mut tx, project).await?;
+        let model_version = check_config_version(&mut tx, project).await?;
+        let model = self
+            .annotator_model(&mut tx, project, model_version)
+            .await?;
         if then_claim && self.backend == Backend::Sqlite {
             // So the claim below sees expired slots; this lease's own expiry is judged next.
             // (On PostgreSQL reclaiming inside a submit could deadlock with other writers;
@@ -287,7 +290,11 @@ impl Store {
                 return Err(e.into());
             }
         };
-        let outcome = redecide(&mut tx, project, item_id, now).await?;
+        let model_ref = model.as_deref().map(|model| ModelRef {
+            model,
+            version: model_version,
+        });
+        let outcome = redecide(&mut tx, project, model_ref, item_id, now).await?;
         let mut next = None;
         // Claims change no exported row, so the change stamp below still comes last (on
         // PostgreSQL it holds the project's counter row until commit).

@@ -5,6 +5,7 @@
 mod adjudication;
 mod assignment;
 mod changes;
+mod crowd_model;
 mod dashboard;
 mod error;
 mod export;
@@ -29,6 +30,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use adjudication::UnresolvedItem;
 pub use assignment::{Lease, SubmitReceipt};
+pub use crowd_model::{ModelInfo, ModelReview, REFIT_GROWTH, REFIT_MIN_NEW, RefitSummary};
 pub use error::StoreError;
 pub use export::{ExportRow, ExportSnapshot, ItemFilter, ItemJudgments, JudgmentExportRow};
 pub use import::{
@@ -86,6 +88,8 @@ pub struct Store {
     export_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Budget for snapshots written at once (see [`Store::try_snapshot_slot`]).
     snapshot_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The crowd models confidence stopping decides with (see `crowd_model`).
+    models: crowd_model::ModelCache,
 }
 
 /// Exports streaming at once from one database handle. Each holds a pooled connection (its read
@@ -99,6 +103,15 @@ pub const CONCURRENT_SNAPSHOTS: usize = 1;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// An optional float as a bind parameter: `-1` for `None`, read back in SQL with
+/// `NULLIF(CAST($n AS DOUBLE PRECISION), -1)`. sqlx 0.9's Any driver binds a `None` f64 as a
+/// PostgreSQL `float4`, and the statement it prepares then refuses the 8-byte values that
+/// follow ("incorrect binary data format"); a plain f64 is always a `float8`. Every value
+/// stored this way (posteriors, targets) is a probability, never negative.
+pub(crate) fn opt_f64(value: Option<f64>) -> f64 {
+    value.unwrap_or(-1.0)
+}
 
 /// Bind-parameter budget per statement: under SQLite's 32766 and PostgreSQL's 65535.
 pub(crate) const MAX_BINDS: usize = 30_000;
@@ -169,6 +182,7 @@ impl Store {
             busy_timeout: options.busy_timeout,
             write_turn: Default::default(),
             reclaims: Default::default(),
+            models: Default::default(),
             export_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_EXPORTS)),
             snapshot_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SNAPSHOTS)),
         })

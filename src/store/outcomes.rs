@@ -5,32 +5,141 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{Any, AssertSqlSafe, Transaction};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::progress::Progress;
 use super::projects::Project;
-use super::{Backend, MAX_BINDS, StoreError};
+use super::{Backend, MAX_BINDS, StoreError, opt_f64};
+use crate::domain::crowd::annotator_model::AnnotatorModel;
 use crate::domain::{Outcome, Tally};
 
-/// Recomputes and stores one item's tally and outcome from all its judgments.
+/// The annotator estimates a confidence-stopping decision is made with, and their version
+/// (`projects.model_version`), recorded with each item it resolves.
+#[derive(Clone, Copy)]
+pub(crate) struct ModelRef<'a> {
+    pub model: &'a AnnotatorModel,
+    pub version: i64,
+}
+
+/// One item's new tally and, under confidence stopping, the model's most probable answer.
+pub(crate) struct Decision {
+    pub item_id: i64,
+    pub tally: Tally,
+    pub best: Option<(String, f64)>,
+}
+
+impl Decision {
+    /// A decision by vote count alone (K-of-N rules).
+    pub fn counted(item_id: i64, tally: Tally) -> Decision {
+        Decision {
+            item_id,
+            tally,
+            best: None,
+        }
+    }
+
+    fn outcome(&self, project: &Project) -> Outcome {
+        project.rule().decide_with(
+            &self.tally,
+            self.best.as_ref().map(|(a, p)| (a.as_str(), *p)),
+        )
+    }
+
+    /// The posterior behind a confidence-stopping resolution, stored with it.
+    fn decided_confidence(&self, outcome: &Outcome) -> Option<f64> {
+        match (outcome, &self.best) {
+            (Outcome::Resolved { .. }, Some((_, p))) => Some(*p),
+            _ => None,
+        }
+    }
+}
+
+/// The decisions for the project's items with judgments (all of them, or those in `only`,
+/// sorted), each with the model's belief when the rule stops on confidence.
+pub(crate) async fn decisions(
+    tx: &mut Transaction<'static, Any>,
+    project: &Project,
+    model: Option<ModelRef<'_>>,
+    only: Option<&[i64]>,
+) -> Result<Vec<Decision>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT item_id, annotator_id, normalized FROM judgments WHERE project_id = $1 \
+         ORDER BY item_id, id",
+    )
+    .bind(project.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut per_item: Vec<(i64, Vec<(i64, String)>)> = Vec::new();
+    for row in rows {
+        let item: i64 = row.try_get("item_id")?;
+        if only.is_some_and(|ids| ids.binary_search(&item).is_err()) {
+            continue;
+        }
+        let judgment = (row.try_get("annotator_id")?, row.try_get("normalized")?);
+        match per_item.last_mut() {
+            Some((id, list)) if *id == item => list.push(judgment),
+            _ => per_item.push((item, vec![judgment])),
+        }
+    }
+    Ok(per_item
+        .into_iter()
+        .map(|(item_id, judgments)| decide_item(project, model, item_id, &judgments))
+        .collect())
+}
+
+fn decide_item(
+    project: &Project,
+    model: Option<ModelRef<'_>>,
+    item_id: i64,
+    judgments: &[(i64, String)],
+) -> Decision {
+    let tally = Tally::from_answers(judgments.iter().map(|(_, a)| a.as_str()));
+    let best = match model {
+        Some(m) if project.rule().target().is_some() => {
+            let pairs: Vec<(i64, &str)> = judgments.iter().map(|(j, a)| (*j, a.as_str())).collect();
+            m.model.best(&pairs)
+        }
+        _ => None,
+    };
+    Decision {
+        item_id,
+        tally,
+        best,
+    }
+}
+
+/// Recomputes and stores one item's tally and outcome from all its judgments; `model` is
+/// required under confidence stopping (without it nothing resolves before `max`).
 pub(crate) async fn redecide(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
+    model: Option<ModelRef<'_>>,
     item_id: i64,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let answers: Vec<String> =
-        sqlx::query_scalar("SELECT normalized FROM judgments WHERE item_id = $1")
-            .bind(item_id)
-            .fetch_all(&mut **tx)
-            .await?;
-    let tally = Tally::from_answers(answers.iter().map(String::as_str));
-    let outcome = project.rule().decide(&tally);
+    let rows = sqlx::query(
+        "SELECT annotator_id, normalized FROM judgments WHERE item_id = $1 ORDER BY id",
+    )
+    .bind(item_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut judgments = Vec::with_capacity(rows.len());
+    for row in rows {
+        judgments.push((row.try_get("annotator_id")?, row.try_get("normalized")?));
+    }
+    let decision = decide_item(project, model, item_id, &judgments);
+    let outcome = decision.outcome(project);
+    let tally = &decision.tally;
+    let confidence = decision.decided_confidence(&outcome);
     sqlx::query(
         "UPDATE items SET \
          status = CASE WHEN status = 'adjudicated' THEN status ELSE $1 END, \
          label = CASE WHEN status = 'adjudicated' THEN label ELSE $2 END, \
-         votes = $3, answers = $4, judgment_count = $5, updated_at = $6, change_seq = -1 \
+         votes = $3, answers = $4, judgment_count = $5, updated_at = $6, change_seq = -1, \
+         decided_confidence = CASE WHEN status = 'adjudicated' THEN NULL \
+         ELSE NULLIF(CAST($8 AS DOUBLE PRECISION), -1) END, \
+         decided_model_version = CASE WHEN status = 'adjudicated' THEN NULL \
+         ELSE CAST($9 AS BIGINT) END \
          WHERE id = $7",
     )
     .bind(outcome.status().as_str())
@@ -40,6 +149,8 @@ pub(crate) async fn redecide(
     .bind(i64::from(tally.total()))
     .bind(now)
     .bind(item_id)
+    .bind(opt_f64(confidence))
+    .bind(confidence.and(model.map(|m| m.version)))
     .execute(&mut **tx)
     .await?;
     Ok(outcome)
@@ -66,15 +177,17 @@ pub(crate) async fn return_slots(
     Ok(())
 }
 
-/// Writes each item's tally and outcome in multi-row `UPDATE … FROM (VALUES …)` statements.
+/// Writes each item's tally and outcome in multi-row `UPDATE … FROM (VALUES …)` statements;
+/// `model_version` is recorded with the confidence-stopping resolutions among them.
 pub(crate) async fn update_outcomes(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
-    updates: &[(i64, Tally)],
+    updates: &[Decision],
+    model_version: Option<i64>,
     now: i64,
     progress: &dyn Progress,
 ) -> Result<(), StoreError> {
-    const COLS: usize = 6;
+    const COLS: usize = 8;
     let backend = Backend::of(tx);
     for chunk in updates.chunks((MAX_BINDS / COLS).min(2000)) {
         let mut sql = String::from(
@@ -82,6 +195,9 @@ pub(crate) async fn update_outcomes(
              status = CASE WHEN items.status = 'adjudicated' THEN items.status ELSE v.column2 END, \
              label = CASE WHEN items.status = 'adjudicated' THEN items.label ELSE v.column3 END, \
              votes = v.column4, answers = v.column5, judgment_count = v.column6, change_seq = -1, \
+             decided_confidence = CASE WHEN items.status = 'adjudicated' THEN NULL \
+             ELSE NULLIF(v.column7, -1) END, \
+             decided_model_version = CASE WHEN items.status = 'adjudicated' THEN NULL ELSE v.column8 END, \
              updated_at = ",
         );
         backend.push_param(&mut sql, 1);
@@ -92,34 +208,49 @@ pub(crate) async fn update_outcomes(
             }
             let b = 2 + r * COLS;
             // PostgreSQL types untyped VALUES parameters as text: cast the numbers.
-            for (c, cast) in [true, false, false, true, false, true]
-                .into_iter()
-                .enumerate()
+            for (c, cast) in [
+                Some("BIGINT"),
+                None,
+                None,
+                Some("BIGINT"),
+                None,
+                Some("BIGINT"),
+                Some("DOUBLE PRECISION"),
+                Some("BIGINT"),
+            ]
+            .into_iter()
+            .enumerate()
             {
                 sql.push_str(match (c, cast) {
-                    (0, true) => "(CAST(",
-                    (0, false) => "(",
-                    (_, true) => ", CAST(",
-                    (_, false) => ", ",
+                    (0, Some(_)) => "(CAST(",
+                    (0, None) => "(",
+                    (_, Some(_)) => ", CAST(",
+                    (_, None) => ", ",
                 });
                 backend.push_param(&mut sql, b + c);
-                if cast {
-                    sql.push_str(" AS BIGINT)");
+                if let Some(ty) = cast {
+                    sql.push_str(" AS ");
+                    sql.push_str(ty);
+                    sql.push(')');
                 }
             }
             sql.push(')');
         }
         sql.push_str(") AS v WHERE items.id = v.column1");
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
-        for (id, tally) in chunk {
-            let outcome = project.rule().decide(tally);
+        for d in chunk {
+            let outcome = d.outcome(project);
+            let tally = &d.tally;
+            let confidence = d.decided_confidence(&outcome);
             q = q
-                .bind(*id)
+                .bind(d.item_id)
                 .bind(outcome.status().as_str())
                 .bind(outcome.label().map(str::to_owned))
                 .bind(i64::from(tally.top().map_or(0, |(_, v)| v)))
                 .bind(tally.to_json())
-                .bind(i64::from(tally.total()));
+                .bind(i64::from(tally.total()))
+                .bind(opt_f64(confidence))
+                .bind(confidence.and(model_version));
         }
         q.execute(&mut **tx).await?;
         progress.advance(chunk.len() as u64);

@@ -11,21 +11,24 @@ use super::{Backend, StoreError};
 /// Fails with a [`StoreError::Conflict`] when the project's answer schema or quorum rule changed
 /// since `project` was read. Writers that normalise answers or decide outcomes call it first in
 /// their transaction; on PostgreSQL it holds a share lock on the project row until commit, so
-/// a reconfiguration waits for them and they wait for it.
+/// a reconfiguration (or a re-fit of the crowd model) waits for them and they wait for it.
+/// Returns the project's crowd-model version, read under the same lock.
 pub(crate) async fn check_config_version(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let sql = match Backend::of(tx) {
-        Backend::Sqlite => "SELECT config_version FROM projects WHERE id = $1",
-        Backend::Postgres => "SELECT config_version FROM projects WHERE id = $1 FOR SHARE",
+        Backend::Sqlite => "SELECT config_version, model_version FROM projects WHERE id = $1",
+        Backend::Postgres => {
+            "SELECT config_version, model_version FROM projects WHERE id = $1 FOR SHARE"
+        }
     };
-    let version: Option<i64> = sqlx::query_scalar(sql)
+    let versions: Option<(i64, i64)> = sqlx::query_as(sql)
         .bind(project.id)
         .fetch_optional(&mut **tx)
         .await?;
-    match version {
-        Some(v) if v == project.config_version => Ok(()),
+    match versions {
+        Some((v, model)) if v == project.config_version => Ok(model),
         Some(_) => Err(StoreError::Conflict(
             "the project's answer schema or quorum rule changed meanwhile; nothing was recorded, \
              please try again"

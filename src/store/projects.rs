@@ -46,7 +46,8 @@ pub struct ProjectCounts {
 macro_rules! project_columns {
     () => {
         "id, slug, name, instructions, answer_spec, agree, max_judgments, stop_mode, \
-         lease_seconds, owner_id, created_at, updated_at, config_version"
+         lease_seconds, owner_id, created_at, updated_at, config_version, confidence_target, \
+         confidence_min"
     };
 }
 
@@ -61,8 +62,18 @@ fn project_from_row(row: &AnyRow) -> Result<Project, StoreError> {
         let v: i64 = row.try_get(name)?;
         u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} = {v}")))
     };
-    let rule = QuorumRule::new(as_u32("agree")?, as_u32("max_judgments")?, stop)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let target: Option<f64> = row.try_get("confidence_target")?;
+    let rule = match target {
+        Some(target) => {
+            let min: Option<i64> = row.try_get("confidence_min")?;
+            let min = min
+                .and_then(|m| u32::try_from(m).ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("confidence_min = {min:?}")))?;
+            QuorumRule::confidence(target, min, as_u32("max_judgments")?)
+        }
+        None => QuorumRule::new(as_u32("agree")?, as_u32("max_judgments")?, stop),
+    }
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Project {
         id: row.try_get("id")?,
         config: ProjectConfig {
@@ -80,6 +91,24 @@ fn project_from_row(row: &AnyRow) -> Result<Project, StoreError> {
     })
 }
 
+/// The `agree` column of a rule: under confidence stopping, which counts no votes, a value
+/// that satisfies the column's original CHECK (see migration 0009) and is never read.
+pub(crate) fn stored_agree(rule: &QuorumRule) -> i64 {
+    match rule.target() {
+        Some(_) => i64::from(rule.max() / 2 + 1),
+        None => i64::from(rule.agree()),
+    }
+}
+
+/// The `stop_mode` column of a rule: confidence stopping is told by `confidence_target`, and
+/// keeps `early` here for the column's original CHECK (see migration 0009).
+pub(crate) fn stored_stop(rule: &QuorumRule) -> &'static str {
+    match rule.target() {
+        Some(_) => StopMode::Early.as_str(),
+        None => rule.stop().as_str(),
+    }
+}
+
 impl Store {
     /// Creates a project from a validated configuration.
     #[tracing::instrument(skip(self, config), fields(slug = %config.slug))]
@@ -93,20 +122,24 @@ impl Store {
             .map_err(|e| StoreError::Invalid(format!("answer schema: {e}")))?;
         let result = sqlx::query(concat!(
             "INSERT INTO projects (slug, name, instructions, answer_spec, agree, max_judgments, \
-             stop_mode, lease_seconds, owner_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING ",
+             stop_mode, lease_seconds, owner_id, created_at, updated_at, confidence_target, \
+             confidence_min) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, \
+             NULLIF(CAST($11 AS DOUBLE PRECISION), -1), $12) RETURNING ",
             project_columns!()
         ))
         .bind(&config.slug)
         .bind(&config.name)
         .bind(&config.instructions)
         .bind(spec)
-        .bind(i64::from(config.rule.agree()))
+        .bind(stored_agree(&config.rule))
         .bind(i64::from(config.rule.max()))
-        .bind(config.rule.stop().as_str())
+        .bind(stored_stop(&config.rule))
         .bind(i64::from(config.lease_seconds))
         .bind(owner_id)
         .bind(now)
+        .bind(super::opt_f64(config.rule.target()))
+        .bind(config.rule.target().map(|_| i64::from(config.rule.min())))
         .fetch_one(&self.pool)
         .await;
         match result {

@@ -6,17 +6,17 @@
 //! cannot satisfy (an answer that is no longer an option, a `max` below the judgments an item
 //! already has) is refused and changes nothing.
 
-use std::collections::HashMap;
-
 use sqlx::any::Any;
 use sqlx::{AssertSqlSafe, Row, Transaction};
 
 use super::changes::stamp_changes;
-use super::outcomes::{return_slots, update_outcomes};
+use super::crowd_model::fit_in;
+use super::outcomes::{ModelRef, decisions, return_slots, update_outcomes};
 use super::progress::NoProgress;
 use super::projects::{Project, ProjectCounts, counts};
+use super::projects::{stored_agree, stored_stop};
 use super::{Backend, MAX_BINDS, Store, StoreError};
-use crate::domain::{ProjectConfig, Tally};
+use crate::domain::ProjectConfig;
 
 /// What a configuration change did to the stored work.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,18 +105,22 @@ impl Store {
         sqlx::query(
             "UPDATE projects SET name = $1, instructions = $2, answer_spec = $3, agree = $4, \
              max_judgments = $5, stop_mode = $6, lease_seconds = $7, updated_at = $8, \
-             config_version = $9 WHERE id = $10",
+             config_version = $9, \
+             confidence_target = NULLIF(CAST($11 AS DOUBLE PRECISION), -1), confidence_min = $12 \
+             WHERE id = $10",
         )
         .bind(&config.name)
         .bind(&config.instructions)
         .bind(spec)
-        .bind(i64::from(config.rule.agree()))
+        .bind(stored_agree(&config.rule))
         .bind(max)
-        .bind(config.rule.stop().as_str())
+        .bind(stored_stop(&config.rule))
         .bind(i64::from(config.lease_seconds))
         .bind(now)
         .bind(updated.config_version)
         .bind(project.id)
+        .bind(super::opt_f64(config.rule.target()))
+        .bind(config.rule.target().map(|_| i64::from(config.rule.min())))
         .execute(&mut *tx)
         .await?;
         summary.after = counts(&mut *tx, project.id).await?;
@@ -282,28 +286,44 @@ async fn fit_capacity(
 }
 
 /// Re-decides every item with judgments under the project's (new) rule; adjudicated items keep
-/// their owner's label. Returns the number of items re-decided.
+/// their owner's label. A rule that stops on confidence first gets a crowd model fitted to every
+/// judgment under the new answer schema (stored as the next model version), so the change is
+/// decided by evidence rather than by the cold-start guess. Returns the number of items
+/// re-decided.
 async fn redecide_all(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
     now: i64,
 ) -> Result<u64, StoreError> {
-    let rows = sqlx::query("SELECT item_id, normalized FROM judgments WHERE project_id = $1")
+    let fitted = if project.rule().target().is_some() {
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE projects SET model_version = model_version + 1 WHERE id = $1 \
+             RETURNING model_version",
+        )
         .bind(project.id)
-        .fetch_all(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
-    let mut per_item: HashMap<i64, Vec<String>> = HashMap::new();
-    for row in rows {
-        per_item
-            .entry(row.try_get("item_id")?)
-            .or_default()
-            .push(row.try_get("normalized")?);
-    }
-    let mut updates: Vec<(i64, Tally)> = per_item
-        .into_iter()
-        .map(|(id, answers)| (id, Tally::from_answers(answers.iter().map(String::as_str))))
-        .collect();
-    updates.sort_unstable_by_key(|(id, _)| *id);
-    update_outcomes(tx, project, &updates, now, &NoProgress).await?;
+        Some((fit_in(tx, project, version).await?.0, version))
+    } else {
+        None
+    };
+    let model = fitted.as_ref().map(|(model, version)| ModelRef {
+        model,
+        version: *version,
+    });
+    let updates = decisions(tx, project, model, None).await?;
+    sqlx::query("DELETE FROM model_reviews WHERE project_id = $1")
+        .bind(project.id)
+        .execute(&mut **tx)
+        .await?;
+    update_outcomes(
+        tx,
+        project,
+        &updates,
+        model.map(|m| m.version),
+        now,
+        &NoProgress,
+    )
+    .await?;
     Ok(updates.len() as u64)
 }

@@ -166,6 +166,9 @@ pub struct Fit {
     /// `(annotator × classes + true) × classes + given`.
     pub priors: Vec<f64>,
     pub confusion: Vec<f64>,
+    /// The crowd's pooled estimate a newcomer gets: for a confusion model `θ[true][given]`
+    /// flattened as `true × classes + given`, for one-coin one accuracy.
+    pub pool: Vec<f64>,
     classes: Option<usize>,
     cand_starts: Vec<usize>,
     candidates: Vec<u32>,
@@ -325,6 +328,7 @@ fn fit_confusion(
     let mut log_theta = vec![0.0; annotators * k * k];
     let mut theta = vec![0.0; annotators * k * k];
     let mut priors = vec![1.0 / k as f64; k];
+    let mut pool = vec![1.0 / k as f64; k * k];
     let mut logs = vec![0.0; k];
     let mut iterations = 0;
     let mut converged = false;
@@ -358,7 +362,7 @@ fn fit_confusion(
         // weak prior that the crowd is more often right than wrong (accuracy k/(2k-1) before
         // any evidence), which keeps a tiny project's labels from drifting off what its
         // annotators said.
-        let mut pool = vec![1.0; k * k];
+        pool.iter_mut().for_each(|p| *p = 1.0);
         for t in 0..k {
             pool[t * k + t] = k as f64;
         }
@@ -442,6 +446,7 @@ fn fit_confusion(
         judgments,
         priors,
         confusion: theta,
+        pool,
         classes: Some(k),
         cand_starts: Vec::new(),
         candidates: Vec::new(),
@@ -500,6 +505,7 @@ fn fit_one_coin(
     }
     let judgments = evidence.judgments_per_annotator();
     let mut accuracy = vec![0.5; annotators];
+    let mut pool = 0.5;
     let mut correct = vec![0.0; annotators];
     let mut logs = Vec::new();
     let mut iterations = 0;
@@ -514,7 +520,7 @@ fn fit_one_coin(
             correct[j as usize] += post[slot[k] as usize];
         }
         let total_correct: f64 = correct.iter().sum();
-        let pool = (total_correct + 1.0) / (evidence.judgments() as f64 + 2.0);
+        pool = (total_correct + 1.0) / (evidence.judgments() as f64 + 2.0);
         for j in 0..annotators {
             accuracy[j] = (correct[j] + s * pool) / (judgments[j] as f64 + s);
             if !accuracy[j].is_finite() {
@@ -570,6 +576,7 @@ fn fit_one_coin(
         judgments,
         priors: Vec::new(),
         confusion: Vec::new(),
+        pool: vec![pool],
         classes: None,
         cand_starts,
         candidates,

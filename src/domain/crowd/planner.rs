@@ -145,7 +145,11 @@ pub fn evaluate(crowd: &Crowd, candidate: &Candidate) -> Plan {
                     StopMode::Early => decided.or_else(|| {
                         (s.truth.max(top_wrong) + (max - n) < agree).then_some(Stop::Unresolved)
                     }),
-                    StopMode::Fixed => (n == max).then(|| decided.unwrap_or(Stop::Unresolved)),
+                    // Candidates are K-of-N with early or fixed stopping; confidence stopping
+                    // is its own candidate.
+                    StopMode::Fixed | StopMode::Confidence => {
+                        (n == max).then(|| decided.unwrap_or(Stop::Unresolved))
+                    }
                 }
             }
             Candidate::Confidence { target, min, .. } => {

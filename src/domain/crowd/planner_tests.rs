@@ -98,7 +98,7 @@ fn brute_force(crowd: &Crowd, candidate: &Candidate) -> (f64, f64, f64, f64) {
                             None
                         }
                     }
-                    StopMode::Fixed => {
+                    StopMode::Fixed | StopMode::Confidence => {
                         (n == max).then_some(if reached { Ok(top == 0) } else { Err(()) })
                     }
                 }

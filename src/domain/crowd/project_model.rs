@@ -178,6 +178,11 @@ impl CrowdModel {
         &self.fit
     }
 
+    /// The answers the model's classes stand for, in class order.
+    pub fn answer_texts(&self) -> impl Iterator<Item = &str> {
+        self.answer_texts.iter().map(|a| &**a)
+    }
+
     /// Judged items whose model label is not among their most-voted answers.
     pub fn differs_from_plurality(&self) -> u64 {
         self.differs_from_plurality

@@ -35,12 +35,18 @@ pub struct ProjectSummary {
 /// The quorum rule.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuleJson {
-    /// K: votes an answer needs.
-    pub agree: u32,
+    /// K: votes an answer needs; `null` under confidence stopping.
+    pub agree: Option<u32>,
     /// N: most judgments an item may get.
     pub max: u32,
-    /// `early` or `fixed`.
+    /// `early`, `fixed` or `confidence`.
     pub stop: String,
+    /// Confidence stopping only: the posterior an item resolves at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+    /// Confidence stopping only: the fewest judgments before it may resolve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
 }
 
 /// The answer schema.
@@ -72,9 +78,11 @@ pub struct ProjectDetail {
 
 fn rule_json(p: &Project) -> RuleJson {
     RuleJson {
-        agree: p.rule().agree(),
+        agree: p.rule().target().is_none().then(|| p.rule().agree()),
         max: p.rule().max(),
         stop: p.rule().stop().as_str().to_owned(),
+        target: p.rule().target(),
+        min: p.rule().target().map(|_| p.rule().min()),
     }
 }
 

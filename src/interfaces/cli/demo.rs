@@ -81,10 +81,9 @@ pub async fn run(store: &Store, database: &str) -> Result<()> {
         }
         let stats = export::project_stats(store, &project).await?;
         println!(
-            "{:<16} {} of {} must agree; {} items: {} resolved, {} unresolved, {} pending; {} judgments",
+            "{:<16} {}; {} items: {} resolved, {} unresolved, {} pending; {} judgments",
             project.slug(),
-            project.rule().agree(),
-            project.rule().max(),
+            project.rule(),
             stats.items,
             stats.resolved,
             stats.unresolved,

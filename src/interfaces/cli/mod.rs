@@ -5,6 +5,7 @@
 mod demo;
 mod exports;
 mod imports;
+mod model;
 mod output;
 mod plan;
 mod progress;
@@ -23,6 +24,7 @@ use clap::{Parser, Subcommand};
 use crate::store::{Store, StoreOptions};
 pub use exports::ExportArgs;
 pub use imports::{ItemsCommand, JudgmentsCommand};
+pub use model::ModelCommand;
 pub use plan::PlanArgs;
 pub use projects::ProjectCommand;
 pub use serve::WebArgs;
@@ -95,6 +97,9 @@ pub enum Command {
     /// What each quorum rule costs and delivers for a crowd of given accuracy (exact, no
     /// database needed), and the cheapest one that reaches a target accuracy.
     Plan(PlanArgs),
+    /// The crowd model behind confidence stopping: fit it now, or show it.
+    #[command(subcommand)]
+    Model(ModelCommand),
 }
 
 /// The settings of this run: flags, then environment, then the `--config` file, then defaults.
@@ -122,7 +127,9 @@ pub fn settings(cli: &Cli) -> Result<Settings> {
 
 /// Runs the CLI with the settings from [`settings`]; the process exit code follows the result.
 pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
-    if let Command::Plan(args) = &cli.command {
+    if let Command::Plan(args) = &cli.command
+        && args.project.is_none()
+    {
         // Pure arithmetic: no database is opened (or created).
         return plan::run(args, &mut std::io::stdout().lock());
     }
@@ -157,6 +164,9 @@ async fn dispatch(store: &Store, settings: &Settings, command: Command) -> Resul
         Command::Export(args) => exports::run(store, args).await,
         Command::Token(command) => tokens::run(store, command).await,
         Command::Snapshot(command) => snapshots::run(store, command).await,
-        Command::Plan(args) => plan::run(&args, &mut std::io::stdout().lock()),
+        Command::Plan(args) => {
+            plan::run_for_project(store, &args, &mut std::io::stdout().lock()).await
+        }
+        Command::Model(command) => model::run(store, command).await,
     }
 }

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use crate::domain::StopMode;
 use crate::domain::crowd::planner::{
     Candidate, Crowd, ErrorModel, MAX_PLAN_N, Plan, candidates, evaluate, recommend,
 };
@@ -15,8 +14,12 @@ use crate::domain::crowd::planner::{
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Probability that one annotator's judgment is right, in (0, 1).
-    #[arg(long, value_name = "P", value_parser = parse_accuracy)]
-    pub accuracy: f64,
+    #[arg(long, value_name = "P", value_parser = parse_accuracy, required_unless_present = "project", conflicts_with = "project")]
+    pub accuracy: Option<f64>,
+    /// Instead of --accuracy: this project's crowd as its Dawid–Skene model estimates it
+    /// (annotators' estimated accuracies weighted by their judgments); opens the database.
+    #[arg(long, value_name = "SLUG")]
+    pub project: Option<String>,
     /// How wrong judgments are distributed: `uniform:W` (one of W wrong answers, equally
     /// likely) or `namesake` (always the same wrong answer: the hardest case).
     #[arg(long, value_name = "MODEL", default_value = "namesake", value_parser = parse_errors)]
@@ -111,9 +114,40 @@ pub fn parse_rule(s: &str) -> Result<(u32, u32), String> {
     Ok((k, n))
 }
 
+/// Plans for the crowd of `--project`: its model's estimate, then [`run`].
+pub(super) async fn run_for_project(
+    store: &crate::store::Store,
+    args: &PlanArgs,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let slug = args.project.as_deref().unwrap_or_default();
+    let project = store.project_by_slug(slug).await?;
+    let stats = crate::interfaces::formats::export::project_stats(store, &project).await?;
+    let accuracy = stats.crowd_accuracy().with_context(|| {
+        format!("project {slug:?} has no judgments yet: give --accuracy instead")
+    })?;
+    // The estimate is a probability strictly inside (0, 1) by construction (smoothing).
+    let accuracy = accuracy.clamp(1e-9, 1.0 - 1e-9);
+    if args.format == PlanFormat::Table {
+        writeln!(
+            out,
+            "Project {slug:?}: its crowd model estimates annotators right {:.4}% of the time.",
+            accuracy * 100.0
+        )?;
+    }
+    run_with(args, accuracy, out)
+}
+
 pub(super) fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
+    let accuracy = args
+        .accuracy
+        .context("give --accuracy P or --project SLUG")?;
+    run_with(args, accuracy, out)
+}
+
+fn run_with(args: &PlanArgs, accuracy: f64, out: &mut dyn Write) -> Result<()> {
     let crowd = Crowd {
-        accuracy: args.accuracy,
+        accuracy,
         errors: args.errors,
     };
     let max_n = args.rule.map_or(args.max_n, |(_, n)| n.max(args.max_n));
@@ -131,7 +165,7 @@ pub(super) fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
             serde_json::to_writer(&mut *out, &rows)?;
             writeln!(out)?;
         }
-        PlanFormat::Table => write_table(args, &plans, best, out)?,
+        PlanFormat::Table => write_table(args, accuracy, &plans, best, out)?,
     }
     out.flush().context("writing the plan")
 }
@@ -176,6 +210,7 @@ fn rule_name(candidate: &Candidate) -> String {
 
 fn write_table(
     args: &PlanArgs,
+    accuracy: f64,
     plans: &[Plan],
     best: Option<&Plan>,
     out: &mut dyn Write,
@@ -183,7 +218,7 @@ fn write_table(
     writeln!(
         out,
         "Annotators right {:.4}% of the time, independently; wrong answers: {}.",
-        args.accuracy * 100.0,
+        accuracy * 100.0,
         args.errors
     )?;
     writeln!(
@@ -218,10 +253,7 @@ fn write_table(
             let config = match p.candidate {
                 Candidate::Quorum { agree, max, stop } => format!(
                     "[quorum] agree = {agree}, max = {max}, stop = \"{}\"",
-                    match stop {
-                        StopMode::Early => "early",
-                        StopMode::Fixed => "fixed",
-                    }
+                    stop.as_str()
                 ),
                 Candidate::Confidence { target, min, max } => format!(
                     "[quorum] stop = \"confidence\", target = {target}, min = {min}, max = {max}"

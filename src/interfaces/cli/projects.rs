@@ -49,12 +49,10 @@ pub(super) async fn run(store: &Store, command: ProjectCommand) -> Result<()> {
             };
             let project = store.create_project(&parsed, owner_id).await?;
             println!(
-                "created project {} ({}): {} of at most {} must agree, stop {}",
+                "created project {} ({}): {}",
                 project.slug(),
                 project.config.name,
-                project.rule().agree(),
-                project.rule().max(),
-                project.rule().stop()
+                project.rule().describe()
             );
             Ok(())
         }
@@ -66,11 +64,17 @@ pub(super) async fn run(store: &Store, command: ProjectCommand) -> Result<()> {
             for p in projects {
                 let c = store.project_counts(p.id).await?;
                 println!(
-                    "{:<24} {:>3}/{:<3} {:<6} items {:>8}  resolved {:>8}  unresolved {:>8}  pending {:>8}  judgments {:>9}",
+                    "{:<24} {:<12} items {:>8}  resolved {:>8}  unresolved {:>8}  pending {:>8}  judgments {:>9}",
                     p.slug(),
-                    p.rule().agree(),
-                    p.rule().max(),
-                    p.rule().stop().as_str(),
+                    match p.rule().target() {
+                        Some(t) => format!("p≥{t} {}..{}", p.rule().min(), p.rule().max()),
+                        None => format!(
+                            "{}/{} {}",
+                            p.rule().agree(),
+                            p.rule().max(),
+                            p.rule().stop()
+                        ),
+                    },
                     c.items,
                     c.resolved,
                     c.unresolved,

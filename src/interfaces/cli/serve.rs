@@ -72,7 +72,8 @@ pub(super) async fn serve(store: &Store, settings: &Settings, demo: bool) -> Res
     let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     println!("Quorum is serving on http://{addr}/  (Ctrl-C to stop)");
-    crate::interfaces::server::serve(
+    let refits = tokio::spawn(refit_loop(store.clone()));
+    let served = crate::interfaces::server::serve(
         store.clone(),
         crate::interfaces::http::WebConfig {
             session_key,
@@ -83,5 +84,34 @@ pub(super) async fn serve(store: &Store, settings: &Settings, demo: bool) -> Res
         listener,
     )
     .await
-    .context("serving")
+    .context("serving");
+    refits.abort();
+    served
+}
+
+/// How often the server looks for confidence-stopping projects whose crowd model is due for a
+/// re-fit (see `store::crowd_model`).
+const REFIT_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Re-fits, in the background, the crowd models of projects that stop on confidence. Several
+/// instances may run it: a re-fit takes the project row, and one that finds nothing due
+/// does nothing.
+async fn refit_loop(store: Store) {
+    let mut tick = tokio::time::interval(REFIT_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let projects = match store.list_projects().await {
+            Ok(p) => p,
+            Err(error) => {
+                tracing::warn!(%error, "listing projects for crowd-model re-fits failed");
+                continue;
+            }
+        };
+        for project in projects.iter().filter(|p| p.rule().target().is_some()) {
+            if let Err(error) = store.refit_if_due(project).await {
+                tracing::warn!(%error, slug = project.slug(), "crowd-model re-fit failed");
+            }
+        }
+    }
 }

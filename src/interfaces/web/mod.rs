@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod markdown;
 mod owner;
+mod plan;
 mod settings;
 mod tokens;
 
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/o/{slug}/download/{file}", web::get().to(owner::download))
     .route("/o/{slug}/items", web::post().to(owner::upload_items))
     .route("/o/{slug}/unresolved", web::get().to(owner::unresolved))
+    .route("/o/{slug}/plan", web::get().to(plan::plan_page))
     .route("/o/{slug}/adjudicate", web::post().to(owner::adjudicate))
     .route("/o/{slug}/members", web::post().to(owner::add_member))
     .route("/admin/users", web::get().to(admin::users))

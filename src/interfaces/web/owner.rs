@@ -59,12 +59,7 @@ pub async fn projects(
         .await?
         .into_iter()
         .map(|p| ProjectRow {
-            rule: format!(
-                "{} of {}, {}",
-                p.rule().agree(),
-                p.rule().max(),
-                p.rule().stop()
-            ),
+            rule: p.rule().to_string(),
             slug: p.config.slug,
             name: p.config.name,
         })
@@ -91,6 +86,11 @@ struct DashboardPage {
     percent_done: u64,
     percent_agreement: String,
     alpha: String,
+    /// Items whose label the crowd model disagrees with (the first of them).
+    disagreements: Vec<DisagreementRow>,
+    disagreements_kept: usize,
+    /// Confidence stopping: resolved items a re-fit no longer supports.
+    reviews: Vec<DisagreementRow>,
     annotators: Vec<AnnotatorRow>,
     votes_chart: String,
     hourly_chart: String,
@@ -104,8 +104,20 @@ struct AnnotatorRow {
     judgments: u64,
     agreement: String,
     kappa: String,
+    /// The crowd model's estimate of how often their judgment is right.
+    estimated: String,
     /// Median seconds per item in the app; "–" for imported work.
     pace: String,
+}
+
+/// An item whose label the crowd model doubts, as the dashboard lists it.
+struct DisagreementRow {
+    item_id: String,
+    status: &'static str,
+    label: String,
+    confidence: String,
+    model_label: String,
+    model_confidence: String,
 }
 
 fn decimal(v: Option<f64>) -> String {
@@ -164,12 +176,7 @@ pub async fn dashboard(
         demo: state.demo,
         name: project.config.name.clone(),
         slug: project.config.slug.clone(),
-        rule: format!(
-            "{} of at most {} must agree, stop {}",
-            project.rule().agree(),
-            project.rule().max(),
-            project.rule().stop()
-        ),
+        rule: project.rule().describe(),
         percent_agreement: decimal(stats.percent_agreement),
         alpha: decimal(stats.krippendorff_alpha),
         annotators: stats
@@ -180,11 +187,39 @@ pub async fn dashboard(
                 judgments: a.judgments,
                 agreement: decimal(a.agreement_with_consensus),
                 kappa: decimal(a.cohen_kappa_vs_consensus),
+                estimated: decimal(a.estimated_accuracy),
                 pace: times
                     .iter()
                     .find(|(name, _)| *name == a.annotator)
                     .and_then(|(_, t)| median_seconds_per_item(t, 10 * 60 * 1000))
                     .map_or_else(|| "–".into(), |s| format!("{s:.1} s")),
+            })
+            .collect(),
+        disagreements: stats
+            .disagreements
+            .iter()
+            .map(|d| DisagreementRow {
+                item_id: d.item_id.clone(),
+                status: d.status.as_str(),
+                label: d.label.clone(),
+                confidence: format!("{:.4}", d.confidence),
+                model_label: d.model_label.clone().unwrap_or_else(|| "–".into()),
+                model_confidence: decimal(d.model_confidence),
+            })
+            .collect(),
+        disagreements_kept: export::DISAGREEMENTS_KEPT,
+        reviews: state
+            .store
+            .model_reviews(&project)
+            .await?
+            .into_iter()
+            .map(|r| DisagreementRow {
+                item_id: r.item_id,
+                status: "resolved",
+                label: r.label,
+                confidence: format!("{:.4}", r.label_posterior),
+                model_label: r.model_label,
+                model_confidence: format!("{:.4}", r.model_posterior),
             })
             .collect(),
         stats,

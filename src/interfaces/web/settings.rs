@@ -83,6 +83,11 @@ pub struct ProjectForm {
     max: String,
     #[serde(default)]
     stop: String,
+    /// Confidence stopping: the posterior target and the fewest judgments.
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    min: String,
     #[serde(default)]
     lease_minutes: String,
     /// The configuration version and update time the edit form was rendered from: a save over
@@ -109,9 +114,11 @@ impl ProjectForm {
             norm_nfkc: has("nfkc"),
             norm_casefold: has("casefold"),
             norm_handle: has("handle"),
-            agree: d.agree.to_string(),
+            agree: d.agree.map(|a| a.to_string()).unwrap_or_default(),
             max: d.max.to_string(),
             stop: d.stop.clone(),
+            target: d.target.map(|t| t.to_string()).unwrap_or_default(),
+            min: d.min.map(|m| m.to_string()).unwrap_or_default(),
             lease_minutes: d.lease_minutes.map(|m| m.to_string()).unwrap_or_default(),
             ..ProjectForm::default()
         }
@@ -134,6 +141,7 @@ impl ProjectForm {
                 message: format!("{label} must be a whole number, got {:?}", text.trim()),
             })
         };
+        let confidence = self.stop == "confidence";
         let lease_minutes = if self.lease_minutes.trim().is_empty() {
             None
         } else {
@@ -167,9 +175,31 @@ impl ProjectForm {
             kind: self.kind.clone(),
             options,
             normalize,
-            agree: number("agree", "Agree (K)", &self.agree)?,
+            // Confidence stopping counts no votes: its K is left out, and its own fields
+            // are read only for it, so a form switched between stops keeps working.
+            agree: if confidence {
+                None
+            } else {
+                Some(number("agree", "Agree (K)", &self.agree)?)
+            },
             max: number("max", "Max judgments (N)", &self.max)?,
             stop: self.stop.clone(),
+            target: if confidence && !self.target.trim().is_empty() {
+                Some(self.target.trim().parse::<f64>().map_err(|_| FormError {
+                    field: "target",
+                    message: format!(
+                        "Target confidence must be a number such as 0.999, got {:?}",
+                        self.target.trim()
+                    ),
+                })?)
+            } else {
+                None
+            },
+            min: if confidence && !self.min.trim().is_empty() {
+                Some(number("min", "Min judgments", &self.min)?)
+            } else {
+                None
+            },
             lease_minutes,
         })
     }
@@ -199,6 +229,8 @@ fn field_for_key(key: &str, kind: &str) -> &'static str {
         ["quorum", "agree", ..] => "agree",
         ["quorum", "max", ..] => "max",
         ["quorum", "stop", ..] => "stop",
+        ["quorum", "target", ..] => "target",
+        ["quorum", "min", ..] => "min",
         ["assignment", ..] => "lease_minutes",
         _ => "",
     }

@@ -9,7 +9,7 @@ use super::items::{add_project_fields, existing_items, fields_json, insert_items
 use super::summary::ImportSummary;
 use crate::domain::Tally;
 use crate::store::changes::stamp_changes;
-use crate::store::outcomes::update_outcomes;
+use crate::store::outcomes::{Decision, ModelRef, decisions, update_outcomes};
 use crate::store::progress::Progress;
 use crate::store::project_lock::check_config_version;
 use crate::store::projects::Project;
@@ -150,7 +150,7 @@ impl Store {
         };
 
         let mut tx = self.write_tx().await?;
-        check_config_version(&mut tx, project).await?;
+        let model_version = check_config_version(&mut tx, project).await?;
         progress.phase("checking against stored judgments", records.len() as u64);
         let existing_items_map = existing_items(&mut tx, project.id, &item_keys).await?;
         let existing_users = users_by_name(&mut tx, &annot_keys).await?;
@@ -319,20 +319,49 @@ impl Store {
             grouped[next[i]] = row;
             next[i] += 1;
         }
-        let mut updates = Vec::new();
-        for (i, added) in added_per_item.iter().enumerate() {
-            if *added == 0 {
-                continue;
-            }
-            let earlier = stored.by_item.get(&item_ids[i]).into_iter().flatten();
-            let new = grouped[start[i]..start[i + 1]]
+        let updates = if project.rule().target().is_some() {
+            // Confidence stopping weighs each judgment by its annotator: decide the items that
+            // gained judgments under the current estimates (a re-fit later takes these in).
+            let mut touched: Vec<i64> = added_per_item
                 .iter()
-                .map(|&row| &normalized[row as usize]);
-            let tally = Tally::from_answers(earlier.chain(new).map(String::as_str));
-            updates.push((item_ids[i], tally));
-        }
+                .enumerate()
+                .filter(|(_, added)| **added > 0)
+                .map(|(i, _)| item_ids[i])
+                .collect();
+            touched.sort_unstable();
+            let model = self
+                .annotator_model(&mut tx, project, model_version)
+                .await?;
+            let model_ref = model.as_deref().map(|model| ModelRef {
+                model,
+                version: model_version,
+            });
+            decisions(&mut tx, project, model_ref, Some(&touched)).await?
+        } else {
+            let mut updates = Vec::new();
+            for (i, added) in added_per_item.iter().enumerate() {
+                if *added == 0 {
+                    continue;
+                }
+                let earlier = stored.by_item.get(&item_ids[i]).into_iter().flatten();
+                let new = grouped[start[i]..start[i + 1]]
+                    .iter()
+                    .map(|&row| &normalized[row as usize]);
+                let tally = Tally::from_answers(earlier.chain(new).map(String::as_str));
+                updates.push(Decision::counted(item_ids[i], tally));
+            }
+            updates
+        };
         progress.phase("deciding items", updates.len() as u64);
-        update_outcomes(&mut tx, project, &updates, now, progress).await?;
+        update_outcomes(
+            &mut tx,
+            project,
+            &updates,
+            Some(model_version),
+            now,
+            progress,
+        )
+        .await?;
         if !updates.is_empty() {
             stamp_changes(&mut tx, project.id).await?;
         }

@@ -32,6 +32,21 @@ pub const LABEL_COLUMNS: [&str; 10] = [
     "model_confidence",
 ];
 
+/// How many items where the model and the label disagree a pass keeps for display.
+pub const DISAGREEMENTS_KEPT: usize = 50;
+
+/// An item whose label (resolved or adjudicated) is not the crowd model's most probable answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDisagreement {
+    pub item_id: String,
+    pub status: Status,
+    pub label: String,
+    /// The label's posterior under the model.
+    pub confidence: f64,
+    pub model_label: Option<String>,
+    pub model_confidence: Option<f64>,
+}
+
 /// What one pass over the items learned, from which the stats are finished.
 #[derive(Debug, Default)]
 pub struct LabelsPass {
@@ -43,6 +58,8 @@ pub struct LabelsPass {
     pub judgments: u64,
     /// Items written whose label is not the model's label.
     pub model_disagrees: u64,
+    /// The first [`DISAGREEMENTS_KEPT`] of them, for the dashboard.
+    pub disagreements: Vec<ModelDisagreement>,
     pub(super) agreement: Agreement,
     /// Whether every item was seen (no filter): only then are statistics possible.
     pub(super) whole_project: bool,
@@ -213,8 +230,20 @@ pub async fn write_labels(
                     (Some(_), None) if status == Status::Adjudicated => Some(1.0),
                     _ => None,
                 };
-                if label.is_some() && label != model_label.map(|m| m.0) {
+                if let Some(l) = label
+                    && Some(l) != model_label.map(|m| m.0)
+                {
                     pass.model_disagrees += 1;
+                    if pass.disagreements.len() < DISAGREEMENTS_KEPT {
+                        pass.disagreements.push(ModelDisagreement {
+                            item_id: row.external_id.clone(),
+                            status,
+                            label: l.to_owned(),
+                            confidence: confidence.unwrap_or(0.0),
+                            model_label: model_label.map(|m| m.0.to_owned()),
+                            model_confidence: model_label.map(|m| m.1),
+                        });
+                    }
                 }
 
                 match shape.format {

@@ -15,7 +15,7 @@ mod stats;
 
 pub use error::ExportError;
 pub use judgments::{JUDGMENT_COLUMNS, format_timestamp, write_judgments};
-pub use labels::{LABEL_COLUMNS, LabelsPass, write_labels};
+pub use labels::{DISAGREEMENTS_KEPT, LABEL_COLUMNS, LabelsPass, ModelDisagreement, write_labels};
 pub use out::ExportOut;
 pub use shape::{Cells, Format, Shape};
 pub use stats::{

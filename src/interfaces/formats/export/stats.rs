@@ -42,6 +42,25 @@ pub struct ProjectStats {
     pub krippendorff_alpha: Option<f64>,
     pub per_annotator: Vec<AnnotatorStats>,
     pub dawid_skene: DawidSkeneStats,
+    /// The first items whose label the model disagrees with (not part of the stats JSON).
+    #[serde(skip)]
+    pub disagreements: Vec<super::labels::ModelDisagreement>,
+}
+
+impl ProjectStats {
+    /// The crowd's accuracy as the model estimates it: annotators' estimated accuracies
+    /// weighted by their judgments; `None` without judgments. What the planner assumes of
+    /// "this project's crowd".
+    pub fn crowd_accuracy(&self) -> Option<f64> {
+        let (mut sum, mut n) = (0.0, 0u64);
+        for a in &self.per_annotator {
+            if let Some(e) = a.estimated_accuracy {
+                sum += e * a.judgments as f64;
+                n += a.judgments;
+            }
+        }
+        (n > 0).then(|| sum / n as f64)
+    }
 }
 
 /// The `dawid_skene` section: how the crowd model was fitted and what it concluded.
@@ -151,6 +170,7 @@ pub async fn finish_stats(
         krippendorff_alpha,
         per_annotator,
         dawid_skene,
+        disagreements: pass.disagreements,
     })
 }
 

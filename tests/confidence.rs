@@ -1,0 +1,330 @@
+//! Confidence stopping on both backends: items resolve on the crowd model's posterior, the
+//! evidence is stored with each decision, a re-fit resolves what became certain and flags
+//! (never flips) what it no longer supports, and a running project can switch to it.
+
+#[macro_use]
+mod common;
+
+use common::{LEAGUES, TestDb};
+use quorum::domain::crowd::annotator_model::AnnotatorModel;
+use quorum::domain::{Outcome, ProjectConfig};
+use quorum::store::{Project, Store};
+use sqlx::Row;
+
+const T0: i64 = 1_800_000_000_000;
+
+fn confident(target: f64, min: u32, max: u32) -> String {
+    LEAGUES.replace(
+        "agree = 2\nmax = 3\nstop = \"early\"",
+        &format!("stop = \"confidence\"\ntarget = {target}\nmin = {min}\nmax = {max}"),
+    )
+}
+
+/// item external id -> (status, label, judgments, decided_confidence, decided_model_version)
+async fn item(store: &Store, id: &str) -> (String, Option<String>, i64, Option<f64>, Option<i64>) {
+    let r = sqlx::query(
+        "SELECT status, label, judgment_count, decided_confidence, decided_model_version \
+         FROM items WHERE external_id = $1",
+    )
+    .bind(id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    (
+        r.get("status"),
+        r.get("label"),
+        r.get("judgment_count"),
+        r.get("decided_confidence"),
+        r.get("decided_model_version"),
+    )
+}
+
+async fn user_id(store: &Store, name: &str) -> i64 {
+    store.user_by_name(name).await.unwrap().expect(name).id
+}
+
+/// Every resolved item that confidence stopping decided carries a posterior at or above the
+/// target, and, for those decided by the stored model version, exactly the posterior that
+/// model gives its judgments.
+async fn check_decisions(db: &TestDb, p: &Project) -> usize {
+    let target = p.rule().target().unwrap();
+    let stored: Option<(i64, String)> =
+        sqlx::query_as("SELECT version, body FROM crowd_models WHERE project_id = $1")
+            .bind(p.id)
+            .fetch_optional(db.store.pool())
+            .await
+            .unwrap();
+    let model = stored
+        .as_ref()
+        .map(|(v, body)| (*v, serde_json::from_str::<AnnotatorModel>(body).unwrap()));
+    let rows = sqlx::query(
+        "SELECT id, label, decided_confidence, decided_model_version FROM items \
+         WHERE project_id = $1 AND status = 'resolved'",
+    )
+    .bind(p.id)
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    let mut checked = 0;
+    for r in rows {
+        let id: i64 = r.get("id");
+        let label: String = r.get("label");
+        let p_label: f64 = r
+            .get::<Option<f64>, _>("decided_confidence")
+            .expect("evidence kept");
+        assert!(p_label >= target, "{}: {p_label} < {target}", db.backend());
+        let version: Option<i64> = r.get("decided_model_version");
+        if let (Some((v, m)), Some(decided)) = (&model, version)
+            && *v == decided
+        {
+            let judgments: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT annotator_id, normalized FROM judgments WHERE item_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+            let pairs: Vec<(i64, &str)> = judgments.iter().map(|(a, s)| (*a, s.as_str())).collect();
+            assert_eq!(m.best(&pairs), Some((label, p_label)), "{}", db.backend());
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// A trained crowd: 60 items answered unanimously and correctly by five annotators.
+fn history() -> (String, String) {
+    let mut items = String::from("item_id,name\n");
+    let mut judgments = String::from("item_id,annotator,answer\n");
+    for i in 0..60 {
+        items.push_str(&format!("t{i},T{i}\n"));
+        let truth = ["nba", "nfl", "mlb", "nhl"][i % 4];
+        for g in 1..=5 {
+            judgments.push_str(&format!("t{i},g{g},{truth}\n"));
+        }
+    }
+    for i in 0..5 {
+        items.push_str(&format!("n{i},N{i}\n"));
+    }
+    (items, judgments)
+}
+
+async fn resolves_on_the_posterior_and_a_refit_makes_trusted_annotators_cheaper(db: TestDb) {
+    let backend = db.backend();
+    let s = &db.store;
+    let p = db.project(&confident(0.99, 2, 9)).await;
+    let (items, judgments) = history();
+    db.import_items(&p, &items).await;
+    db.import_judgments(&p, &judgments).await.unwrap();
+    // Cold start (every annotator 0.7): five agreeing judgments give 0.9998 ≥ 0.99.
+    let (status, label, n, conf, version) = item(s, "t0").await;
+    assert_eq!(
+        (status.as_str(), label.as_deref(), n),
+        ("resolved", Some("nba"), 5),
+        "{backend}"
+    );
+    assert!(
+        conf.unwrap() >= 0.99 && version == Some(0),
+        "{backend}: {conf:?} {version:?}"
+    );
+    check_decisions(&db, &p).await;
+
+    // Two agreeing judgments before any fit: 49/52 = 0.94 < 0.99, pending.
+    let g1 = user_id(s, "g1").await;
+    let g2 = user_id(s, "g2").await;
+    let lease = s.next_item(&p, g1, T0).await.unwrap().expect("an item");
+    let first = lease.external_id.clone();
+    s.submit(&p, lease.id, g1, "nba", "web", T0).await.unwrap();
+    let lease = s.next_item(&p, g2, T0).await.unwrap().expect("an item");
+    assert_eq!(
+        lease.external_id, first,
+        "{backend}: closest to a decision first"
+    );
+    let receipt = s.submit(&p, lease.id, g2, "nba", "web", T0).await.unwrap();
+    assert_eq!(receipt.outcome, Outcome::Pending, "{backend}");
+    // The re-fit is due (no model yet, 302 judgments) and resolves what became certain.
+    let refit = s.refit_if_due(&p).await.unwrap().expect("a re-fit is due");
+    assert_eq!((refit.judgments, refit.annotators), (302, 5), "{backend}");
+    assert!(
+        refit.converged && refit.resolved >= 1,
+        "{backend}: {refit:?}"
+    );
+    assert_eq!(refit.flagged, 0, "{backend}");
+    let (status, label, n, _, version) = item(s, &first).await;
+    assert_eq!(
+        (status.as_str(), label.as_deref(), n),
+        ("resolved", Some("nba"), 2),
+        "{backend}"
+    );
+    assert_eq!(version, Some(refit.version), "{backend}");
+    // Now two agreeing judgments of proven annotators resolve an item on the spot.
+    let g3 = user_id(s, "g3").await;
+    let g4 = user_id(s, "g4").await;
+    let lease = s.next_item(&p, g3, T0).await.unwrap().expect("an item");
+    s.submit(&p, lease.id, g3, "nfl", "web", T0).await.unwrap();
+    let lease = s.next_item(&p, g4, T0).await.unwrap().expect("an item");
+    let receipt = s.submit(&p, lease.id, g4, "nfl", "web", T0).await.unwrap();
+    assert!(
+        matches!(&receipt.outcome, Outcome::Resolved { label, votes: 2 } if label == "nfl"),
+        "{backend}: {:?}",
+        receipt.outcome
+    );
+    // But never on one judgment, however trusted (min = 2).
+    let lease = s.next_item(&p, g1, T0).await.unwrap().expect("an item");
+    let receipt = s.submit(&p, lease.id, g1, "mlb", "web", T0).await.unwrap();
+    assert_eq!(receipt.outcome, Outcome::Pending, "{backend}");
+    assert_eq!(
+        s.refit_if_due(&p).await.unwrap(),
+        None,
+        "{backend}: 3 new judgments are not due"
+    );
+    assert!(check_decisions(&db, &p).await > 0, "{backend}");
+    let info = s.model_info(&p).await.unwrap().expect("stored");
+    assert_eq!(
+        (info.version, info.judgments),
+        (refit.version, 302),
+        "{backend}"
+    );
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    resolves_on_the_posterior_and_a_refit_makes_trusted_annotators_cheaper
+);
+
+/// Three annotators resolve an item under the cold-start model; the history then shows they
+/// always answer "nfl" when the truth is "nba". The re-fit does not flip the item: it stays
+/// resolved with its label, is flagged with what the model now thinks, and stays flagged.
+async fn a_refit_flags_a_resolved_item_it_no_longer_supports_and_never_flips_it(db: TestDb) {
+    let backend = db.backend();
+    let s = &db.store;
+    let p = db.project(&confident(0.99, 2, 9)).await;
+    let (items, _) = history();
+    db.import_items(&p, &format!("{items}z,Z\n")).await;
+    db.import_judgments(
+        &p,
+        "item_id,annotator,answer\nz,x1,nfl\nz,x2,nfl\nz,x3,nfl\n",
+    )
+    .await
+    .unwrap();
+    let (status, label, _, conf, _) = item(s, "z").await;
+    assert_eq!(
+        (status.as_str(), label.as_deref()),
+        ("resolved", Some("nfl")),
+        "{backend}"
+    );
+    assert!(conf.unwrap() >= 0.99);
+    let mut judgments = String::from("item_id,annotator,answer\n");
+    for i in (0..60).step_by(4) {
+        for g in 1..=5 {
+            judgments.push_str(&format!("t{i},g{g},nba\n"));
+        }
+        for x in 1..=3 {
+            judgments.push_str(&format!("t{i},x{x},nfl\n"));
+        }
+    }
+    db.import_judgments(&p, &judgments).await.unwrap();
+    // 5 against 3 under the cold start: 7² odds, 0.98 < 0.99: pending.
+    assert_eq!(item(s, "t0").await.0, "pending", "{backend}");
+    let refit = s.refit_model(&p).await.unwrap();
+    assert_eq!(refit.flagged, 1, "{backend}: {refit:?}");
+    assert!(refit.resolved >= 15, "{backend}: {refit:?}");
+    assert_eq!(item(s, "t0").await.1.as_deref(), Some("nba"), "{backend}");
+    let (status, label, _, conf_after, _) = item(s, "z").await;
+    assert_eq!(
+        (status.as_str(), label.as_deref()),
+        ("resolved", Some("nfl")),
+        "{backend}: not flipped"
+    );
+    assert_eq!(
+        conf_after, conf,
+        "{backend}: the decision's evidence is kept"
+    );
+    let reviews = s.model_reviews(&p).await.unwrap();
+    assert_eq!(reviews.len(), 1, "{backend}");
+    let r = &reviews[0];
+    assert_eq!(
+        (r.item_id.as_str(), r.label.as_str(), r.model_label.as_str()),
+        ("z", "nfl", "nba")
+    );
+    assert!(
+        r.label_posterior < 0.99 && r.model_posterior > r.label_posterior,
+        "{r:?}"
+    );
+    assert_eq!(r.model_version, refit.version);
+    // Again: still one review, of the newer version.
+    let again = s.refit_model(&p).await.unwrap();
+    let reviews = s.model_reviews(&p).await.unwrap();
+    assert_eq!(
+        (reviews.len(), reviews[0].model_version),
+        (1, again.version),
+        "{backend}"
+    );
+    check_decisions(&db, &p).await;
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    a_refit_flags_a_resolved_item_it_no_longer_supports_and_never_flips_it
+);
+
+/// A running 2-of-3 project switched to confidence stopping gets a model fitted at once and
+/// every item re-decided under it; switching back counts votes again.
+async fn a_running_project_switches_to_confidence_stopping_and_back(db: TestDb) {
+    let backend = db.backend();
+    let s = &db.store;
+    let p = db
+        .project(&LEAGUES.replace("agree = 2\nmax = 3", "agree = 3\nmax = 5"))
+        .await;
+    let (items, judgments) = history();
+    db.import_items(&p, &items).await;
+    db.import_judgments(&p, &judgments).await.unwrap();
+    db.import_judgments(&p, "item_id,annotator,answer\nn0,g1,nba\n")
+        .await
+        .unwrap();
+    assert_eq!(item(s, "t0").await.0, "resolved");
+    assert_eq!(item(s, "n0").await.0, "pending");
+    let config = ProjectConfig::from_toml(&confident(0.9, 1, 5)).unwrap();
+    let (p2, summary) = s.reconfigure_project(&p, &config, T0).await.unwrap();
+    assert!(
+        summary.rule_changed && summary.reevaluated == 61,
+        "{backend}: {summary:?}"
+    );
+    assert_eq!(p2.rule().target(), Some(0.9));
+    let info = s
+        .model_info(&p2)
+        .await
+        .unwrap()
+        .expect("fitted at the switch");
+    assert_eq!(info.judgments, 301, "{backend}");
+    // One judgment of a proven annotator now clears 0.9 (min = 1).
+    let (status, label, _, conf, version) = item(s, "n0").await;
+    assert_eq!(
+        (status.as_str(), label.as_deref()),
+        ("resolved", Some("nba")),
+        "{backend}"
+    );
+    assert!(conf.unwrap() >= 0.9 && version == Some(info.version));
+    check_decisions(&db, &p2).await;
+    // The stored project reads back with the same rule.
+    assert_eq!(
+        s.project_by_slug("leagues").await.unwrap().rule(),
+        p2.rule()
+    );
+    let back =
+        ProjectConfig::from_toml(&LEAGUES.replace("agree = 2\nmax = 3", "agree = 3\nmax = 5"))
+            .unwrap();
+    let (p3, _) = s.reconfigure_project(&p2, &back, T0 + 1).await.unwrap();
+    assert_eq!(p3.rule().target(), None);
+    let (status, _, _, conf, _) = item(s, "n0").await;
+    assert_eq!(
+        (status.as_str(), conf),
+        ("pending", None),
+        "{backend}: one vote of 3-of-5"
+    );
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    a_running_project_switches_to_confidence_stopping_and_back
+);
