@@ -617,7 +617,7 @@ async fn any_eligible(
 /// its clones), hands the lock on as soon as the previous writer is done. Other writers
 /// (imports, logins, owner pages) still meet the busy handler, as before. A turn is held only around one
 /// transaction and never waits for another turn, so it cannot deadlock.
-async fn sqlite_turn(
+pub(crate) async fn sqlite_turn(
     store: &Store,
 ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
     if store.backend != Backend::Sqlite {

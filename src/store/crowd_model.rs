@@ -195,6 +195,12 @@ impl Store {
     /// estimates.
     #[tracing::instrument(skip(self, project), fields(slug = %project.slug()))]
     pub async fn refit_model(&self, project: &Project) -> Result<RefitSummary, StoreError> {
+        // The fit reads every judgment and runs EM: on a read transaction, so labeling goes on
+        // meanwhile (judgments that arrive during it wait for the next re-fit).
+        let mut read = self.pool.begin().await?;
+        let (model, mut summary) = fit_model(&mut read, project).await?;
+        read.rollback().await?;
+        let _turn = super::assignment::sqlite_turn(self).await?;
         let mut tx = self.write_tx().await?;
         check_config_version(&mut tx, project).await?;
         // Takes the project row for the rest of the transaction: submits wait (briefly) so the
@@ -206,8 +212,8 @@ impl Store {
         .bind(project.id)
         .fetch_one(&mut *tx)
         .await?;
-        let (model, summary) = fit_in(&mut tx, project, version).await?;
-        let mut summary = summary;
+        summary.version = version;
+        store_model(&mut tx, project, &model, &summary).await?;
         apply_model(&mut tx, project, &model, version, &mut summary).await?;
         tx.commit().await?;
         tracing::info!(?summary, "crowd model re-fitted");
@@ -215,11 +221,22 @@ impl Store {
     }
 }
 
-/// Fits the model in `tx` and stores it as `version`.
+/// Fits the model in `tx` and stores it as `version` (a rule change, inside its transaction).
 pub(crate) async fn fit_in(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
     version: i64,
+) -> Result<(AnnotatorModel, RefitSummary), StoreError> {
+    let (model, mut summary) = fit_model(tx, project).await?;
+    summary.version = version;
+    store_model(tx, project, &model, &summary).await?;
+    Ok((model, summary))
+}
+
+/// Fits the crowd model to every judgment of the project as `tx` sees them.
+async fn fit_model(
+    tx: &mut Transaction<'static, Any>,
+    project: &Project,
 ) -> Result<(AnnotatorModel, RefitSummary), StoreError> {
     let rows = sqlx::query(
         "SELECT i.id, i.status, i.label, j.annotator_id, j.normalized FROM items i \
@@ -268,14 +285,23 @@ pub(crate) async fn fit_in(
         .map_err(|e| StoreError::Corrupt(format!("crowd model of {:?}: {e}", project.slug())))?;
     let model = AnnotatorModel::from_fit(&fitted);
     let summary = RefitSummary {
-        version,
         judgments,
         annotators: model.annotators() as u64,
         iterations: fitted.fit().iterations,
         converged: fitted.fit().converged,
         ..RefitSummary::default()
     };
-    let body = serde_json::to_string(&model)
+    Ok((model, summary))
+}
+
+/// Stores `model` as the project's current one, version `summary.version`.
+async fn store_model(
+    tx: &mut Transaction<'static, Any>,
+    project: &Project,
+    model: &AnnotatorModel,
+    summary: &RefitSummary,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_string(model)
         .map_err(|e| StoreError::Invalid(format!("crowd model: {e}")))?;
     sqlx::query("DELETE FROM crowd_models WHERE project_id = $1")
         .bind(project.id)
@@ -286,15 +312,15 @@ pub(crate) async fn fit_in(
          converged, body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(project.id)
-    .bind(version)
+    .bind(summary.version)
     .bind(now_ms())
-    .bind(judgments as i64)
+    .bind(summary.judgments as i64)
     .bind(i64::from(summary.iterations))
     .bind(i64::from(summary.converged))
     .bind(body)
     .execute(&mut **tx)
     .await?;
-    Ok((model, summary))
+    Ok(())
 }
 
 /// Re-decides the pending items under `model` and reviews the resolved ones.
