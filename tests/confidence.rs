@@ -328,3 +328,96 @@ on_both_backends!(
     #[tokio::test]
     a_running_project_switches_to_confidence_stopping_and_back
 );
+
+/// Annotators label a confidence-stopping project while its model is re-fitted again and
+/// again: every acknowledged judgment is stored, no item exceeds `max`, and every resolution
+/// carries a posterior at or above the target.
+async fn labeling_goes_on_while_the_model_is_refitted(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&confident(0.99, 2, 5)).await;
+    let (items, judgments) = history();
+    db.import_items(&p, &items).await;
+    db.import_judgments(&p, &judgments).await.unwrap();
+    let store = db.store.clone();
+    let mut workers = Vec::new();
+    for n in 1..=5 {
+        let store = store.clone();
+        let p = p.clone();
+        workers.push(tokio::spawn(async move {
+            let id = store
+                .user_by_name(&format!("g{n}"))
+                .await
+                .unwrap()
+                .unwrap()
+                .id;
+            let mut acknowledged = 0u64;
+            while let Some(lease) = store.next_item(&p, id, T0).await.unwrap() {
+                let answer = if n == 5 { "nhl" } else { "nba" };
+                match store.submit(&p, lease.id, id, answer, "api", T0).await {
+                    Ok(_) => acknowledged += 1,
+                    Err(e) => panic!("{e}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            acknowledged
+        }));
+    }
+    let refits = {
+        let store = store.clone();
+        let p = p.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            for _ in 0..5 {
+                store.refit_model(&p).await.unwrap();
+                n += 1;
+                tokio::task::yield_now().await;
+            }
+            n
+        })
+    };
+    let mut acknowledged = 0;
+    for w in workers {
+        acknowledged += w.await.unwrap();
+    }
+    assert_eq!(refits.await.unwrap(), 5);
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM judgments WHERE project_id = $1 AND source = 'api'",
+    )
+    .bind(p.id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(stored as u64, acknowledged, "{backend}");
+    let over: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM items WHERE project_id = $1 AND judgment_count > 5 \
+         AND external_id LIKE 'n%'",
+    )
+    .bind(p.id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(over, 0, "{backend}");
+    let counts_match: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM items i WHERE i.project_id = $1 AND i.judgment_count <> \
+         (SELECT COUNT(*) FROM judgments j WHERE j.item_id = i.id)",
+    )
+    .bind(p.id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(counts_match, 0, "{backend}");
+    for i in 0..5 {
+        let (status, label, n, _, _) = item(&store, &format!("n{i}")).await;
+        assert_eq!(
+            (status.as_str(), label.as_deref()),
+            ("resolved", Some("nba")),
+            "{backend}: n{i} after {n}"
+        );
+    }
+    check_decisions(&db, &p).await;
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    labeling_goes_on_while_the_model_is_refitted
+);
