@@ -421,3 +421,113 @@ on_both_backends!(
     #[tokio::test]
     labeling_goes_on_while_the_model_is_refitted
 );
+
+/// The same seeded crowd (ten annotators right 90% of the time, two spammers) labels the same
+/// 120 items under 7-of-9 early stopping and under confidence stopping (0.999, 2 to 9), with
+/// the server's re-fit rule applied as it goes: confidence stopping resolves them with far
+/// fewer judgments, and as accurately.
+async fn confidence_stopping_saves_judgments_on_the_same_crowd(db: TestDb) {
+    let backend = db.backend();
+    let options = ["nba", "nfl", "mlb", "nhl"];
+    let early = db
+        .project(&LEAGUES.replace("agree = 2\nmax = 3", "agree = 7\nmax = 9"))
+        .await;
+    let confident_p = db
+        .project(&confident(0.999, 2, 9).replace("slug = \"leagues\"", "slug = \"leagues-c\""))
+        .await;
+    let mut items = String::from("item_id,name\n");
+    for i in 0..120 {
+        items.push_str(&format!("i{i},P{i}\n"));
+    }
+    db.import_items(&early, &items).await;
+    db.import_items(&confident_p, &items).await;
+    let mut annotators = Vec::new();
+    for n in 0..12 {
+        annotators.push(common::annotator(&db.store, n).await);
+    }
+    // A deterministic answer per (annotator, item): splitmix64 of the pair.
+    let answer = |n: usize, item: &str| -> &str {
+        let i: u64 = item[1..].parse().unwrap();
+        let mut z = (n as u64) << 32 ^ i ^ 0x9E37_79B9_7F4A_7C15;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let truth = (i % 4) as usize;
+        let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+        if n >= 10 {
+            options[(z % 4) as usize] // spammers
+        } else if u < 0.9 {
+            options[truth]
+        } else {
+            options[(truth + 1 + (z % 3) as usize) % 4]
+        }
+    };
+    for p in [&early, &confident_p] {
+        let mut submits = 0;
+        loop {
+            let mut any = false;
+            for (n, &id) in annotators.iter().enumerate() {
+                if let Some(lease) = db.store.next_item(p, id, T0).await.unwrap() {
+                    any = true;
+                    let a = answer(n, &lease.external_id);
+                    db.store
+                        .submit(p, lease.id, id, a, "api", T0)
+                        .await
+                        .unwrap();
+                    submits += 1;
+                    if submits % 40 == 0 {
+                        db.store.refit_if_due(p).await.unwrap();
+                    }
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+    let figures = |p: &Project| {
+        let p = p.clone();
+        let store = db.store.clone();
+        async move {
+            let rows: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
+                "SELECT external_id, status, label, judgment_count FROM items WHERE project_id = $1",
+            )
+            .bind(p.id)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            let resolved: Vec<_> = rows.iter().filter(|r| r.1 == "resolved").collect();
+            let right = resolved
+                .iter()
+                .filter(|r| {
+                    let i: usize = r.0[1..].parse().unwrap();
+                    r.2.as_deref() == Some(options[i % 4])
+                })
+                .count();
+            let judgments: i64 = rows.iter().map(|r| r.3).sum();
+            (
+                resolved.len() as f64 / rows.len() as f64,
+                right as f64 / resolved.len().max(1) as f64,
+                judgments as f64 / resolved.len().max(1) as f64,
+            )
+        }
+    };
+    let (e_rate, e_acc, e_cost) = figures(&early).await;
+    let (c_rate, c_acc, c_cost) = figures(&confident_p).await;
+    eprintln!(
+        "{backend}: early resolved {e_rate:.3} accuracy {e_acc:.4} judgments/resolved {e_cost:.2}; \
+         confidence resolved {c_rate:.3} accuracy {c_acc:.4} judgments/resolved {c_cost:.2}"
+    );
+    assert!(c_cost <= 0.75 * e_cost, "{backend}: {c_cost} vs {e_cost}");
+    assert!(
+        c_acc >= e_acc - 0.02 && c_acc >= 0.97,
+        "{backend}: {c_acc} vs {e_acc}"
+    );
+    assert!(c_rate >= 0.9, "{backend}: {c_rate}");
+    check_decisions(&db, &confident_p).await;
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    confidence_stopping_saves_judgments_on_the_same_crowd
+);
