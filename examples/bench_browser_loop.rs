@@ -10,7 +10,9 @@
 //!    (`quorum::store`): `--annotators` login accounts (default 50), all members of one
 //!    multiple-choice project where 7 of at most 9 must agree (`stop = "early"`, five options),
 //!    with `--items` items (default 30,000: even 3,000 judgments/s for 23 s would use under a
-//!    third of them, so nobody runs out).
+//!    third of them, so nobody runs out). `--rule confidence` makes the same project stop on
+//!    confidence instead (`stop = "confidence"`, `target = 0.999`, `min = 2`, `max = 9`); the
+//!    server then re-fits its crowd model in the background every 30 s when due.
 //! 2. Starts the release binary as a child process, as in production:
 //!    `quorum --database sqlite://… serve --bind 127.0.0.1:PORT` with `QUORUM_SESSION_KEY` set
 //!    and `QUORUM_LOG` from `--server-log` (default `warn`; `default` keeps the server's own
@@ -29,7 +31,9 @@
 //! 6. Stops the server (SIGTERM), then counts the judgments stored in the database and checks
 //!    they equal the POSTs the clients saw acknowledged with the redirect (warm-up included):
 //!    nothing acknowledged was lost and nothing unacknowledged was stored. Exits non-zero
-//!    otherwise, or when a request failed.
+//!    otherwise, or when a request failed. Also reports, from the database, what the rule
+//!    bought: judgments per decided item, the share of resolved items whose label is the true
+//!    option the annotators drew from, and how often the crowd model was re-fitted.
 //!
 //! All clients run on one thread (actix's single-threaded runtime), on the same 2-core machine
 //! as the server.
@@ -42,7 +46,8 @@ use std::time::{Duration, Instant};
 use actix_web::http::{StatusCode, header};
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
-use quorum::domain::ProjectConfig;
+use quorum::domain::crowd::annotator_model::AnnotatorModel;
+use quorum::domain::{Outcome, ProjectConfig, Status, Tally};
 use quorum::store::{ItemRecord, NewUser, NoProgress, Role, Store, StoreOptions};
 
 #[path = "bench_support/mod.rs"]
@@ -50,9 +55,42 @@ mod support;
 
 use support::{
     Rng, Samples, Server, TEAMS, answer_index, client_seed, cores, cpu_seconds, finish_work_dir,
-    free_port, micros, print_latency, print_latency_header, quorum_binary, steal_seconds,
+    fnv1a, free_port, micros, print_latency, print_latency_header, quorum_binary, steal_seconds,
     wait_ready, work_dir,
 };
+
+/// The project's stopping rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Rule {
+    /// `agree = 7`, `max = 9`, `stop = "early"`.
+    Early,
+    /// `stop = "confidence"`, `target = 0.999`, `min = 2`, `max = 9`.
+    Confidence,
+}
+
+impl Rule {
+    fn name(self) -> &'static str {
+        match self {
+            Rule::Early => "early",
+            Rule::Confidence => "confidence",
+        }
+    }
+
+    /// The `[quorum]` table's body.
+    fn quorum_toml(self) -> &'static str {
+        match self {
+            Rule::Early => "agree = 7\nmax = 9\nstop = \"early\"\n",
+            Rule::Confidence => "stop = \"confidence\"\ntarget = 0.999\nmin = 2\nmax = 9\n",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Rule::Early => "7 of 9, early",
+            Rule::Confidence => "confidence 0.999, min 2, max 9",
+        }
+    }
+}
 
 /// Browser-loop benchmark: concurrent logged-in annotators label through the HTML routes.
 #[derive(Debug, Parser)]
@@ -89,12 +127,19 @@ struct Args {
     /// Seed of the answers.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// The project's stopping rule: `early` (7 of at most 9) or `confidence` (target 0.999,
+    /// min 2, max 9); everything else is the same.
+    #[arg(long, env = "BENCH_RULE", value_enum, default_value_t = Rule::Early)]
+    rule: Rule,
 }
 
 const SLUG: &str = "bench-leagues";
 const PASSWORD: &str = "bench-password";
+/// The answer options, in the order of the project's `options` (and of the labeling form).
+const OPTIONS: [&str; 5] = ["nba", "nfl", "mlb", "nhl", "mls"];
 
-fn project_toml() -> String {
+fn project_toml(rule: Rule) -> String {
+    let quorum = rule.quorum_toml();
     format!(
         r#"name = "Which league? (benchmark)"
 slug = "{SLUG}"
@@ -110,10 +155,7 @@ kind = "choice"
 options = ["nba", "nfl", "mlb", "nhl", "mls"]
 
 [quorum]
-agree = 7
-max = 9
-stop = "early"
-"#
+{quorum}"#
     )
 }
 
@@ -202,12 +244,14 @@ async fn run(args: Args) -> Result<()> {
 
     let status = server.stop()?;
     let counts = count_stored(&url, project_id).await?;
+    let outcomes = count_outcomes(&url, project_id, args.rule).await?;
     let total = Totals::merge(&results);
 
     println!();
     println!(
-        "quorum browser loop: {} annotators, 1 project (choice, 7 of 9, {} items), SQLite, server and client on {} cores",
+        "quorum browser loop: {} annotators, 1 project (choice, {}, {} items), SQLite, server and client on {} cores",
         args.annotators,
+        args.rule.describe(),
         args.items,
         cores()
     );
@@ -226,6 +270,25 @@ async fn run(args: Args) -> Result<()> {
     print_latency("loop (POST+GET)", &total.loop_us);
     print_latency("GET label page", &total.get_us);
     print_latency("POST answer", &total.post_us);
+    // Where the throughput dipped (a background re-fit, another process) shows here.
+    println!(
+        "judgments per second of the window: {}",
+        total
+            .per_second
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "slowest POST per second of the window (ms): {}",
+        total
+            .slowest_per_second
+            .iter()
+            .map(|us| format!("{:.0}", f64::from(*us) / 1000.0))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let core_share = |secs: f64| 100.0 * secs / args.duration;
     println!(
         "server CPU {:.1} s in {} s ({:.0}% of one core, {:.0} µs per judgment)",
@@ -303,6 +366,7 @@ async fn run(args: Args) -> Result<()> {
         }
     );
     println!("server exit: {status}");
+    outcomes.print();
     // One Markdown table row for bench/browser_loop.sh to collect.
     let ms = |s: &Samples, q: f64| f64::from(s.p(q)) / 1000.0;
     println!(
@@ -326,6 +390,17 @@ async fn run(args: Args) -> Result<()> {
             "MISMATCH"
         }
     );
+    // Machine-readable figures, for the pair ratios in bench/browser_loop.sh.
+    println!(
+        "figures: rule={} judgments_per_s={:.1} post_p50_ms={:.2} post_p99_ms={:.2} loop_p50_ms={:.2} loop_p99_ms={:.2}",
+        args.rule.name(),
+        per_s,
+        ms(&total.post_us, 0.5),
+        ms(&total.post_us, 0.99),
+        ms(&total.loop_us, 0.5),
+        ms(&total.loop_us, 0.99)
+    );
+    println!("outcomes: {}", outcomes.row(args.rule));
     finish_work_dir(work, args.keep);
     ensure!(lost_ok && consistent, "stored judgments do not match");
     ensure!(errors == 0, "{errors} requests failed");
@@ -342,7 +417,7 @@ async fn prepare(url: &str, args: &Args) -> Result<i64> {
         .await
         .context("creating the database")?;
     let hash = quorum::auth::hash_password(PASSWORD).context("hashing the password")?;
-    let config = ProjectConfig::from_toml(&project_toml())
+    let config = ProjectConfig::from_toml(&project_toml(args.rule))
         .map_err(|e| anyhow::anyhow!("project config: {e}"))?;
     let project = store.create_project(&config, None).await?;
     for n in 1..=args.annotators {
@@ -462,6 +537,9 @@ struct Results {
     acked: u64,
     /// Of those, answered within the measured window.
     window_judgments: u64,
+    /// Those again, per second of the window, and the slowest of each second's POSTs (µs).
+    per_second: Vec<u32>,
+    slowest_per_second: Vec<u32>,
     /// POSTs answered with something other than the redirect (nothing stored).
     post_rejected: u64,
     /// POSTs that got no response (stored or not: unknown).
@@ -606,6 +684,14 @@ impl Annotator {
                     r.acked += 1;
                     if t1 > warm_end && t1 <= end {
                         r.window_judgments += 1;
+                        let second = (t1 - warm_end).as_secs() as usize;
+                        if r.per_second.len() <= second {
+                            r.per_second.resize(second + 1, 0);
+                            r.slowest_per_second.resize(second + 1, 0);
+                        }
+                        r.per_second[second] += 1;
+                        let us = micros(t1 - t0);
+                        r.slowest_per_second[second] = r.slowest_per_second[second].max(us);
                     }
                     location
                 }
@@ -688,6 +774,8 @@ struct Totals {
     post_us: Samples,
     acked: u64,
     window_judgments: u64,
+    per_second: Vec<u32>,
+    slowest_per_second: Vec<u32>,
     post_rejected: u64,
     post_unknown: u64,
     out_of_items: usize,
@@ -702,12 +790,30 @@ impl Totals {
             post_us: Samples::merge(results, |r| &r.post_us),
             acked: results.iter().map(|r| r.acked).sum(),
             window_judgments: results.iter().map(|r| r.window_judgments).sum(),
+            per_second: per_second(results, |r| &r.per_second, |a, b| a + b),
+            slowest_per_second: per_second(results, |r| &r.slowest_per_second, u32::max),
             post_rejected: results.iter().map(|r| r.post_rejected).sum(),
             post_unknown: results.iter().map(|r| r.post_unknown).sum(),
             out_of_items: results.iter().map(|r| r.out_of_items).sum(),
             errors: results.iter().flat_map(|r| r.errors.clone()).collect(),
         }
     }
+}
+
+/// The clients' per-second series combined element by element.
+fn per_second(
+    results: &[Results],
+    series: impl Fn(&Results) -> &[u32],
+    combine: impl Fn(u32, u32) -> u32,
+) -> Vec<u32> {
+    let len = results.iter().map(|r| series(r).len()).max().unwrap_or(0);
+    let mut all = vec![0; len];
+    for r in results {
+        for (a, v) in all.iter_mut().zip(series(r)) {
+            *a = combine(*a, *v);
+        }
+    }
+    all
 }
 
 /// What the database holds after the run.
@@ -747,4 +853,327 @@ async fn count_stored(url: &str, project_id: i64) -> Result<Stored> {
         lease_rows: lease_rows.max(0) as u64,
         lease_counter: lease_counter.max(0) as u64,
     })
+}
+
+/// What the rule decided, from the database after the run.
+struct Outcomes {
+    resolved: u64,
+    unresolved: u64,
+    /// Pending items that have judgments (in progress when the run ended).
+    pending_started: u64,
+    /// Judgments on resolved and on unresolved items.
+    resolved_judgments: u64,
+    unresolved_judgments: u64,
+    /// Resolved items whose label is the item's true option.
+    resolved_correct: u64,
+    /// Judgments that are the item's true option (should be about `--accuracy`: checks that
+    /// the true option is computed as the annotators computed it).
+    judgments_correct: u64,
+    judgments: u64,
+    /// `projects.model_version`: the number of re-fits of the crowd model (no rule change
+    /// happens here), and the judgments the last fit saw (0 before any).
+    model_version: i64,
+    fitted_judgments: i64,
+    /// Resolved items a re-fit no longer supports (`model_reviews`).
+    flagged: u64,
+    /// Resolved items by the model version that decided them (confidence stopping), with
+    /// their judgments: (version, items, judgments).
+    by_version: Vec<(i64, u64, u64)>,
+    /// The decided items' judgments replayed in order through the rule.
+    replays: Vec<Replay>,
+}
+
+/// The decided items' judgments replayed in the order they were stored: at which judgment the
+/// rule first decides (what it would have cost had no more leases been out), and what the
+/// judgments after that point did to the outcome under the same estimates.
+struct Replay {
+    /// The estimates replayed with: "votes" (K of N), "cold start" or "last fit".
+    model: &'static str,
+    items: u64,
+    needed: u64,
+    /// Resolved at the decision point; with all the judgments: unresolved, another label, or
+    /// pending again (fewer than `max` judgments, none above the target).
+    to_unresolved: u64,
+    relabeled: u64,
+    to_pending: u64,
+    /// The decision point's outcome differs from the one stored (also counts decisions the
+    /// server made under other estimates than these).
+    differs_from_stored: u64,
+}
+
+/// An item's external id, status, label, judgment count and deciding model version.
+type ItemOutcome = (String, String, Option<String>, i64, Option<i64>);
+
+/// The item's true option, as `answer_index` draws it.
+fn truth(external_id: &str) -> &'static str {
+    OPTIONS[(fnv1a(external_id.as_bytes()) % OPTIONS.len() as u64) as usize]
+}
+
+async fn count_outcomes(url: &str, project_id: i64, rule: Rule) -> Result<Outcomes> {
+    let config = ProjectConfig::from_toml(&project_toml(rule))
+        .map_err(|e| anyhow::anyhow!("project config: {e}"))?;
+    let store = Store::open(&StoreOptions::new(url))
+        .await
+        .context("reopening the database")?;
+    let pool = store.pool();
+    let mut o = Outcomes {
+        resolved: 0,
+        unresolved: 0,
+        pending_started: 0,
+        resolved_judgments: 0,
+        unresolved_judgments: 0,
+        resolved_correct: 0,
+        judgments_correct: 0,
+        judgments: 0,
+        model_version: 0,
+        fitted_judgments: 0,
+        flagged: 0,
+        by_version: Vec::new(),
+        replays: Vec::new(),
+    };
+    let rows: Vec<ItemOutcome> = sqlx::query_as(
+        "SELECT external_id, status, label, judgment_count, decided_model_version FROM items \
+         WHERE project_id = $1 AND judgment_count > 0",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await?;
+    let mut by_version: std::collections::BTreeMap<i64, (u64, u64)> = Default::default();
+    let mut finals: HashMap<String, Outcome> = HashMap::new();
+    for (external_id, status, label, count, version) in &rows {
+        let count = (*count).max(0) as u64;
+        match status.as_str() {
+            "resolved" => {
+                o.resolved += 1;
+                o.resolved_judgments += count;
+                if label.as_deref() == Some(truth(external_id)) {
+                    o.resolved_correct += 1;
+                }
+                if let Some(v) = version {
+                    let e = by_version.entry(*v).or_default();
+                    e.0 += 1;
+                    e.1 += count;
+                }
+                let label = label.clone().unwrap_or_default();
+                finals.insert(external_id.clone(), Outcome::Resolved { label, votes: 0 });
+            }
+            "unresolved" => {
+                o.unresolved += 1;
+                o.unresolved_judgments += count;
+                finals.insert(external_id.clone(), Outcome::Unresolved);
+            }
+            _ => o.pending_started += 1,
+        }
+    }
+    o.by_version = by_version
+        .into_iter()
+        .map(|(v, (n, j))| (v, n, j))
+        .collect();
+    let judged: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT i.external_id, j.annotator_id, j.normalized FROM judgments j \
+         JOIN items i ON i.id = j.item_id WHERE j.project_id = $1 ORDER BY j.item_id, j.id",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await?;
+    o.judgments = judged.len() as u64;
+    o.judgments_correct = judged
+        .iter()
+        .filter(|(id, _, answer)| answer == truth(id))
+        .count() as u64;
+    o.model_version =
+        sqlx::query_scalar("SELECT CAST(model_version AS BIGINT) FROM projects WHERE id = $1")
+            .bind(project_id)
+            .fetch_one(pool)
+            .await?;
+    o.fitted_judgments = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(MAX(judgments), 0) AS BIGINT) FROM crowd_models WHERE project_id = $1",
+    )
+    .bind(project_id)
+    .fetch_one(pool)
+    .await?;
+    let flagged: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM model_reviews WHERE project_id = $1",
+    )
+    .bind(project_id)
+    .fetch_one(pool)
+    .await?;
+    o.flagged = flagged.max(0) as u64;
+    let body: Option<String> =
+        sqlx::query_scalar("SELECT body FROM crowd_models WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_optional(pool)
+            .await?;
+    store.close().await;
+
+    // Each decided item's judgments, in order.
+    let mut items: Vec<(&str, Vec<(i64, &str)>)> = Vec::new();
+    for (id, annotator, answer) in &judged {
+        if !finals.contains_key(id) {
+            continue;
+        }
+        match items.last_mut() {
+            Some((last, list)) if last == id => list.push((*annotator, answer.as_str())),
+            _ => items.push((id.as_str(), vec![(*annotator, answer.as_str())])),
+        }
+    }
+    let mut models: Vec<(&'static str, Option<AnnotatorModel>)> = Vec::new();
+    match rule {
+        Rule::Early => models.push(("votes", None)),
+        Rule::Confidence => {
+            models.push((
+                "cold start",
+                Some(AnnotatorModel::cold_start(&config.answer)),
+            ));
+            if let Some(body) = body {
+                let fitted = serde_json::from_str(&body).context("reading the crowd model")?;
+                models.push(("last fit", Some(fitted)));
+            }
+        }
+    }
+    for (name, model) in &models {
+        let mut replay = Replay {
+            model: name,
+            items: 0,
+            needed: 0,
+            to_unresolved: 0,
+            relabeled: 0,
+            to_pending: 0,
+            differs_from_stored: 0,
+        };
+        for (id, judgments) in &items {
+            let decide = |n: usize| {
+                let prefix = &judgments[..n];
+                let tally = Tally::from_answers(prefix.iter().map(|(_, a)| *a));
+                let best = model.as_ref().and_then(|m| m.best(prefix));
+                config
+                    .rule
+                    .decide_with(&tally, best.as_ref().map(|(a, p)| (a.as_str(), *p)))
+            };
+            let Some(n) = (1..=judgments.len()).find(|&n| decide(n).status() != Status::Pending)
+            else {
+                continue;
+            };
+            replay.items += 1;
+            replay.needed += n as u64;
+            let first = decide(n);
+            let all = decide(judgments.len());
+            if first.status() == Status::Resolved {
+                match all.status() {
+                    Status::Unresolved => replay.to_unresolved += 1,
+                    Status::Pending => replay.to_pending += 1,
+                    _ if all.label() != first.label() => replay.relabeled += 1,
+                    _ => {}
+                }
+            }
+            let stored = &finals[*id];
+            if first.status() != stored.status() || first.label() != stored.label() {
+                replay.differs_from_stored += 1;
+            }
+        }
+        o.replays.push(replay);
+    }
+    Ok(o)
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        f64::NAN
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+impl Outcomes {
+    fn decided(&self) -> u64 {
+        self.resolved + self.unresolved
+    }
+
+    fn per_decided(&self) -> f64 {
+        ratio(
+            self.resolved_judgments + self.unresolved_judgments,
+            self.decided(),
+        )
+    }
+
+    fn print(&self) {
+        println!(
+            "decided items: {} ({} resolved, {} unresolved; {} pending with judgments): {:.2} judgments per decided item, {:.2} per resolved, {:.2} per unresolved",
+            self.decided(),
+            self.resolved,
+            self.unresolved,
+            self.pending_started,
+            self.per_decided(),
+            ratio(self.resolved_judgments, self.resolved),
+            ratio(self.unresolved_judgments, self.unresolved)
+        );
+        println!(
+            "resolved {:.2}% of decided items; labels equal to the true option: {} of {} resolved ({:.3}%); judgments equal to it: {:.2}%",
+            100.0 * ratio(self.resolved, self.decided()),
+            self.resolved_correct,
+            self.resolved,
+            100.0 * ratio(self.resolved_correct, self.resolved),
+            100.0 * ratio(self.judgments_correct, self.judgments)
+        );
+        println!(
+            "crowd model: version {} (re-fits), last fit over {} judgments; {} resolved items flagged for review",
+            self.model_version, self.fitted_judgments, self.flagged
+        );
+        for (v, n, j) in &self.by_version {
+            println!(
+                "  resolved under model version {v}: {n} items, {:.2} judgments each",
+                ratio(*j, *n)
+            );
+        }
+        for r in &self.replays {
+            println!(
+                "replayed in stored order ({}): {} items decide at judgment {:.2} on average; then the later judgments make {} of them unresolved, {} pending again, {} relabeled; {} differ from the stored outcome",
+                r.model,
+                r.items,
+                ratio(r.needed, r.items),
+                r.to_unresolved,
+                r.to_pending,
+                r.relabeled,
+                r.differs_from_stored
+            );
+        }
+    }
+
+    /// One Markdown table row (after the run and rule columns) for bench/browser_loop.sh.
+    fn row(&self, rule: Rule) -> String {
+        let refits = match rule {
+            Rule::Early => "–".to_owned(),
+            Rule::Confidence => format!(
+                "{} (last over {} judgments)",
+                self.model_version, self.fitted_judgments
+            ),
+        };
+        let replays = self
+            .replays
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {:.2} (later: {} unresolved, {} pending, {} relabeled)",
+                    r.model,
+                    ratio(r.needed, r.items),
+                    r.to_unresolved,
+                    r.to_pending,
+                    r.relabeled
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        format!(
+            "| {} | {:.2} | {} | {:.2}% | {:.3}% ({} wrong) | {:.2}% | {} | {} |",
+            self.decided(),
+            self.per_decided(),
+            replays,
+            100.0 * ratio(self.resolved, self.decided()),
+            100.0 * ratio(self.resolved_correct, self.resolved),
+            self.resolved - self.resolved_correct,
+            100.0 * ratio(self.judgments_correct, self.judgments),
+            refits,
+            self.flagged
+        )
+    }
 }

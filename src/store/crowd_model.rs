@@ -387,7 +387,7 @@ pub(crate) async fn apply_model(
         }
     }
     if !updates.is_empty() {
-        update_outcomes(tx, project, &updates, Some(version), now, &NoProgress).await?;
+        update_outcomes(tx, project, &updates, Some(version), true, now, &NoProgress).await?;
         stamp_changes(tx, project.id).await?;
     }
     for id in supported {

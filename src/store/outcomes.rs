@@ -131,29 +131,54 @@ pub(crate) async fn redecide(
     let outcome = decision.outcome(project);
     let tally = &decision.tally;
     let confidence = decision.decided_confidence(&outcome);
-    sqlx::query(
+    let sql = format!(
         "UPDATE items SET \
-         status = CASE WHEN status = 'adjudicated' THEN status ELSE $1 END, \
-         label = CASE WHEN status = 'adjudicated' THEN label ELSE $2 END, \
+         status = CASE WHEN {frozen} THEN status ELSE $1 END, \
+         label = CASE WHEN {frozen} THEN label ELSE $2 END, \
          votes = $3, answers = $4, judgment_count = $5, updated_at = $6, change_seq = -1, \
          decided_confidence = CASE WHEN status = 'adjudicated' THEN NULL \
+         WHEN {frozen} THEN decided_confidence \
          ELSE NULLIF(CAST($8 AS DOUBLE PRECISION), -1) END, \
          decided_model_version = CASE WHEN status = 'adjudicated' THEN NULL \
-         ELSE CAST($9 AS BIGINT) END \
-         WHERE id = $7",
-    )
-    .bind(outcome.status().as_str())
-    .bind(outcome.label().map(str::to_owned))
-    .bind(i64::from(tally.top().map_or(0, |(_, v)| v)))
-    .bind(tally.to_json())
-    .bind(i64::from(tally.total()))
-    .bind(now)
-    .bind(item_id)
-    .bind(opt_f64(confidence))
-    .bind(confidence.and(model.map(|m| m.version)))
-    .execute(&mut **tx)
-    .await?;
-    Ok(outcome)
+         WHEN {frozen} THEN decided_model_version ELSE CAST($9 AS BIGINT) END \
+         WHERE id = $7 RETURNING status, label",
+        frozen = frozen_when(project, "")
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(outcome.status().as_str())
+        .bind(outcome.label().map(str::to_owned))
+        .bind(i64::from(tally.top().map_or(0, |(_, v)| v)))
+        .bind(tally.to_json())
+        .bind(i64::from(tally.total()))
+        .bind(now)
+        .bind(item_id)
+        .bind(opt_f64(confidence))
+        .bind(confidence.and(model.map(|m| m.version)))
+        .fetch_one(&mut **tx)
+        .await?;
+    // What is stored: a decision kept final may differ from the recomputed one.
+    let status: String = row.try_get("status")?;
+    let label: Option<String> = row.try_get("label")?;
+    Ok(match (status.as_str(), label) {
+        ("resolved", Some(label)) => Outcome::Resolved {
+            votes: tally.count(&label),
+            label,
+        },
+        _ => outcome,
+    })
+}
+
+/// The SQL condition (on the `items` row, columns prefixed by `table`) under which an item's
+/// decision is kept as it is: an owner's adjudication always; under confidence stopping a
+/// resolution too, because judgments from leases handed out before the item resolved keep
+/// arriving, and a posterior (unlike K of N with K > N/2) could be talked back down by them —
+/// a resolved item is never flipped by late evidence (a re-fit flags it instead).
+fn frozen_when(project: &Project, table: &str) -> String {
+    if project.rule().target().is_some() {
+        format!("{table}status IN ('adjudicated', 'resolved')")
+    } else {
+        format!("{table}status = 'adjudicated'")
+    }
 }
 
 /// Gives the items back the slots of leases just deleted (`items` has an item's id once per
@@ -178,26 +203,35 @@ pub(crate) async fn return_slots(
 }
 
 /// Writes each item's tally and outcome in multi-row `UPDATE … FROM (VALUES …)` statements;
-/// `model_version` is recorded with the confidence-stopping resolutions among them.
+/// `model_version` is recorded with the confidence-stopping resolutions among them. With
+/// `keep_final`, decisions the rule treats as final (see `frozen_when`) are kept, as for new
+/// judgments; a rule change passes `false` and decides everything but adjudications afresh.
 pub(crate) async fn update_outcomes(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
     updates: &[Decision],
     model_version: Option<i64>,
+    keep_final: bool,
     now: i64,
     progress: &dyn Progress,
 ) -> Result<(), StoreError> {
     const COLS: usize = 8;
     let backend = Backend::of(tx);
+    let frozen = if keep_final {
+        frozen_when(project, "items.")
+    } else {
+        "items.status = 'adjudicated'".to_owned()
+    };
     for chunk in updates.chunks((MAX_BINDS / COLS).min(2000)) {
-        let mut sql = String::from(
+        let mut sql = format!(
             "UPDATE items SET \
-             status = CASE WHEN items.status = 'adjudicated' THEN items.status ELSE v.column2 END, \
-             label = CASE WHEN items.status = 'adjudicated' THEN items.label ELSE v.column3 END, \
+             status = CASE WHEN {frozen} THEN items.status ELSE v.column2 END, \
+             label = CASE WHEN {frozen} THEN items.label ELSE v.column3 END, \
              votes = v.column4, answers = v.column5, judgment_count = v.column6, change_seq = -1, \
              decided_confidence = CASE WHEN items.status = 'adjudicated' THEN NULL \
-             ELSE NULLIF(v.column7, -1) END, \
-             decided_model_version = CASE WHEN items.status = 'adjudicated' THEN NULL ELSE v.column8 END, \
+             WHEN {frozen} THEN items.decided_confidence ELSE NULLIF(v.column7, -1) END, \
+             decided_model_version = CASE WHEN items.status = 'adjudicated' THEN NULL \
+             WHEN {frozen} THEN items.decided_model_version ELSE v.column8 END, \
              updated_at = ",
         );
         backend.push_param(&mut sql, 1);

@@ -321,6 +321,7 @@ async fn redecide_all(
         project,
         &updates,
         model.map(|m| m.version),
+        false,
         now,
         &NoProgress,
     )

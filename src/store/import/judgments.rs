@@ -358,6 +358,7 @@ impl Store {
             project,
             &updates,
             Some(model_version),
+            true,
             now,
             progress,
         )
