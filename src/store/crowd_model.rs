@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use sqlx::{Any, Row, Transaction};
 
 use super::changes::stamp_changes;
-use super::outcomes::{Decision, ModelRef, decisions, update_outcomes};
+use super::outcomes::{Decision, ModelRef, decide_item, judgments_by_item, update_outcomes};
 use super::progress::NoProgress;
 use super::project_lock::check_config_version;
 use super::projects::Project;
@@ -353,36 +353,34 @@ pub(crate) async fn apply_model(
         }
     }
     let model_ref = Some(ModelRef { model, version });
-    let all = decisions(tx, project, model_ref, None).await?;
     let now = now_ms();
     let mut updates: Vec<Decision> = Vec::new();
     let mut reviews: Vec<(i64, &str, f64, String, f64)> = Vec::new();
     let mut supported: Vec<i64> = Vec::new();
-    for d in all {
-        if pending.binary_search(&d.item_id).is_ok() {
-            let outcome = project
-                .rule()
-                .decide_with(&d.tally, d.best.as_ref().map(|(a, p)| (a.as_str(), *p)));
-            if outcome.status() != Status::Pending {
-                if outcome.status() == Status::Resolved {
-                    summary.resolved += 1;
+    for (item_id, judgments) in judgments_by_item(tx, project, None).await? {
+        if pending.binary_search(&item_id).is_ok() {
+            let d = decide_item(project, model_ref, item_id, &judgments);
+            match d.outcome(project).status() {
+                Status::Pending => {}
+                status => {
+                    summary.resolved += u64::from(status == Status::Resolved);
+                    updates.push(d);
                 }
-                updates.push(d);
             }
-        } else if let Some(label) = resolved.get(&d.item_id) {
-            let Some((best, best_p)) = d.best.clone() else {
+        } else if let Some(label) = resolved.get(&item_id) {
+            let pairs: Vec<(i64, &str)> = judgments.iter().map(|(a, s)| (*a, s.as_str())).collect();
+            let Some((best, best_p)) = model.best(&pairs) else {
                 continue;
             };
-            let label_p = if &best == label {
-                best_p
-            } else {
-                // The label's own posterior among the candidates.
-                posterior_of(model, tx, d.item_id, label).await?
-            };
+            let label_p = model
+                .posterior(&pairs)
+                .into_iter()
+                .find(|(a, _)| a == label)
+                .map_or(0.0, |(_, p)| p);
             if &best != label || label_p < target {
-                reviews.push((d.item_id, label.as_str(), label_p, best, best_p));
+                reviews.push((item_id, label.as_str(), label_p, best, best_p));
             } else {
-                supported.push(d.item_id);
+                supported.push(item_id);
             }
         }
     }
@@ -419,29 +417,4 @@ pub(crate) async fn apply_model(
         .await?;
     }
     Ok(())
-}
-
-/// The posterior of `label` for one item under `model`.
-async fn posterior_of(
-    model: &AnnotatorModel,
-    tx: &mut Transaction<'static, Any>,
-    item_id: i64,
-    label: &str,
-) -> Result<f64, StoreError> {
-    let rows = sqlx::query(
-        "SELECT annotator_id, normalized FROM judgments WHERE item_id = $1 ORDER BY id",
-    )
-    .bind(item_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut judgments: Vec<(i64, String)> = Vec::with_capacity(rows.len());
-    for r in rows {
-        judgments.push((r.try_get("annotator_id")?, r.try_get("normalized")?));
-    }
-    let pairs: Vec<(i64, &str)> = judgments.iter().map(|(a, s)| (*a, s.as_str())).collect();
-    Ok(model
-        .posterior(&pairs)
-        .into_iter()
-        .find(|(a, _)| a == label)
-        .map_or(0.0, |(_, p)| p))
 }

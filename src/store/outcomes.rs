@@ -38,7 +38,7 @@ impl Decision {
         }
     }
 
-    fn outcome(&self, project: &Project) -> Outcome {
+    pub fn outcome(&self, project: &Project) -> Outcome {
         project.rule().decide_with(
             &self.tally,
             self.best.as_ref().map(|(a, p)| (a.as_str(), *p)),
@@ -62,6 +62,20 @@ pub(crate) async fn decisions(
     model: Option<ModelRef<'_>>,
     only: Option<&[i64]>,
 ) -> Result<Vec<Decision>, StoreError> {
+    Ok(judgments_by_item(tx, project, only)
+        .await?
+        .into_iter()
+        .map(|(item_id, judgments)| decide_item(project, model, item_id, &judgments))
+        .collect())
+}
+
+/// The project's judgments as (annotator id, normalised answer), grouped by item in id order
+/// (all items with judgments, or those in `only`, sorted).
+pub(crate) async fn judgments_by_item(
+    tx: &mut Transaction<'static, Any>,
+    project: &Project,
+    only: Option<&[i64]>,
+) -> Result<Vec<(i64, Vec<(i64, String)>)>, StoreError> {
     let rows = sqlx::query(
         "SELECT item_id, annotator_id, normalized FROM judgments WHERE project_id = $1 \
          ORDER BY item_id, id",
@@ -81,13 +95,10 @@ pub(crate) async fn decisions(
             _ => per_item.push((item, vec![judgment])),
         }
     }
-    Ok(per_item
-        .into_iter()
-        .map(|(item_id, judgments)| decide_item(project, model, item_id, &judgments))
-        .collect())
+    Ok(per_item)
 }
 
-fn decide_item(
+pub(crate) fn decide_item(
     project: &Project,
     model: Option<ModelRef<'_>>,
     item_id: i64,
