@@ -150,7 +150,12 @@ async fn resolves_on_the_posterior_and_a_refit_makes_trusted_annotators_cheaper(
     let receipt = s.submit(&p, lease.id, g2, "nba", "web", T0).await.unwrap();
     assert_eq!(receipt.outcome, Outcome::Pending, "{backend}");
     // The re-fit is due (no model yet, 302 judgments) and resolves what became certain.
-    let refit = s.refit_if_due(&p).await.unwrap().expect("a re-fit is due");
+    let mut seen = std::collections::HashMap::new();
+    let refit = s
+        .refit_if_due(&p, &mut seen)
+        .await
+        .unwrap()
+        .expect("a re-fit is due");
     assert_eq!((refit.judgments, refit.annotators), (302, 5), "{backend}");
     assert!(
         refit.converged && refit.resolved >= 1,
@@ -181,7 +186,7 @@ async fn resolves_on_the_posterior_and_a_refit_makes_trusted_annotators_cheaper(
     let receipt = s.submit(&p, lease.id, g1, "mlb", "web", T0).await.unwrap();
     assert_eq!(receipt.outcome, Outcome::Pending, "{backend}");
     assert_eq!(
-        s.refit_if_due(&p).await.unwrap(),
+        s.refit_if_due(&p, &mut seen).await.unwrap(),
         None,
         "{backend}: 3 new judgments are not due"
     );
@@ -483,7 +488,10 @@ async fn confidence_stopping_saves_judgments_on_the_same_crowd(db: TestDb) {
                         .unwrap();
                     submits += 1;
                     if submits % 40 == 0 {
-                        db.store.refit_if_due(p).await.unwrap();
+                        db.store
+                            .refit_if_due(p, &mut Default::default())
+                            .await
+                            .unwrap();
                     }
                 }
             }

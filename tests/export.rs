@@ -865,3 +865,53 @@ on_both_backends!(
     #[tokio::test]
     large_items_and_nul_characters_export_whole
 );
+
+/// The model cells a re-fit stores are the export's own: an export that reads them (nothing
+/// changed since the fit) gives the labels and stats a fresh fit gives, byte for byte; any
+/// change (a judgment, an adjudication) makes them stale and the export fits again.
+async fn stored_model_cells_export_the_same_bytes_as_a_fresh_fit(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&leagues_fixed()).await;
+    db.import_items(&p, "item_id,name\ni1,P1\ni2,P2\ni3,P3\ni4,P4\n")
+        .await;
+    db.import_judgments(&p, JUDGMENTS).await.expect("judgments");
+    let stored = |db: &TestDb| {
+        let store = db.store.clone();
+        async move {
+            let mut snap = store.export_snapshot().await.unwrap();
+            let s = snap.stored_model(p.id).await.unwrap();
+            snap.close().await.unwrap();
+            s.is_some()
+        }
+    };
+    assert!(!stored(&db).await, "{backend}: nothing fitted yet");
+    let (fresh_csv, fresh_stats) = labels(&db, &p).await;
+    let refit = db.store.refit_model(&p).await.unwrap();
+    assert!(refit.cells_stored, "{backend}: {refit:?}");
+    assert!(
+        stored(&db).await,
+        "{backend}: cells current after the re-fit"
+    );
+    let (csv, stats) = labels(&db, &p).await;
+    assert_eq!(csv, fresh_csv, "{backend}");
+    assert_eq!(stats, fresh_stats, "{backend}");
+    // A new judgment: the cells are stale, and the export is a fresh fit of the new data.
+    db.import_judgments(&p, "item_id,annotator,answer\ni4,w1,nfl\n")
+        .await
+        .expect("judgment");
+    assert!(!stored(&db).await, "{backend}: stale after a judgment");
+    let (csv, _) = labels(&db, &p).await;
+    assert_ne!(csv, fresh_csv, "{backend}");
+    let (_, cells) = split_model_cells(&csv);
+    assert_eq!(cells, expected_model_cells(&db, &p).await, "{backend}");
+    assert_eq!(cells["i4"][1], "nfl", "{backend}");
+    // Re-fitted again and read back: the same bytes once more.
+    db.store.refit_model(&p).await.unwrap();
+    assert!(stored(&db).await, "{backend}");
+    assert_eq!(labels(&db, &p).await.0, csv, "{backend}");
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    stored_model_cells_export_the_same_bytes_as_a_fresh_fit
+);

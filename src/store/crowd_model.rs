@@ -14,18 +14,18 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::changes::stamp_changes;
 use super::outcomes::{Decision, ModelRef, decide_item, judgments_by_item, update_outcomes};
 use super::progress::NoProgress;
 use super::project_lock::check_config_version;
 use super::projects::Project;
-use super::{Store, StoreError, now_ms};
-use crate::domain::Status;
+use super::{Backend, MAX_BINDS, Store, StoreError, now_ms};
 use crate::domain::crowd::annotator_model::AnnotatorModel;
 use crate::domain::crowd::dawid_skene::Options;
-use crate::domain::crowd::project_model::ModelBuilder;
+use crate::domain::crowd::project_model::{CrowdModel, ModelBuilder};
+use crate::domain::{Outcome, Status};
 
 /// A re-fit waits for at least this many new judgments…
 pub const REFIT_MIN_NEW: i64 = 20;
@@ -38,9 +38,6 @@ type CachedModel = (i64, i64, Arc<AnnotatorModel>);
 
 /// Per-process cache of the models in use, by project id.
 pub(crate) type ModelCache = Arc<Mutex<HashMap<i64, CachedModel>>>;
-
-/// An item while the fit's rows are grouped: id, known answer, (annotator, answer) judgments.
-type ItemRows = (i64, Option<String>, Vec<(i64, String)>);
 
 /// What a re-fit did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -55,6 +52,10 @@ pub struct RefitSummary {
     pub resolved: u64,
     /// Resolved items the new model no longer supports (rows in `model_reviews` now).
     pub flagged: u64,
+    /// Whether the model cells of the items were stored (current for exports), and the
+    /// project's change number after the re-fit.
+    pub cells_stored: bool,
+    pub change_seq: i64,
 }
 
 /// A resolved item a re-fit no longer supports.
@@ -165,29 +166,42 @@ impl Store {
             .collect()
     }
 
-    /// Re-fits when the project stops on confidence and enough judgments arrived since the
-    /// last fit (see the module documentation); `None` when nothing was due.
+    /// Re-fits when it is due (see the module documentation); `None` when nothing was. Two
+    /// reasons: under confidence stopping, enough judgments arrived since the last fit (the
+    /// estimates submits decide with); for any project, the model cells stored for exports
+    /// are not current and the project did not change since the previous call (`seen` holds
+    /// each project's change number at the previous call), so a project that has gone quiet
+    /// gets its cells once rather than a re-fit per burst of labeling.
     pub async fn refit_if_due(
         &self,
         project: &Project,
+        seen: &mut HashMap<i64, i64>,
     ) -> Result<Option<RefitSummary>, StoreError> {
-        if project.rule().target().is_none() {
-            return Ok(None);
-        }
-        let judgments: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM judgments WHERE project_id = $1")
-                .bind(project.id)
-                .fetch_one(&self.pool)
-                .await?;
-        let fitted: i64 = self
-            .model_info(project)
-            .await?
-            .map_or(0, |info| info.judgments);
+        let row = sqlx::query(
+            "SELECT coalesce((SELECT seq FROM project_changes WHERE project_id = $1), 0) AS seq, \
+             (SELECT cells_change_seq FROM crowd_models WHERE project_id = $1) AS cells, \
+             (SELECT judgments FROM crowd_models WHERE project_id = $1) AS fitted, \
+             (SELECT COUNT(*) FROM judgments WHERE project_id = $1) AS judgments",
+        )
+        .bind(project.id)
+        .fetch_one(&self.pool)
+        .await?;
+        let seq: i64 = row.try_get("seq")?;
+        let cells: Option<i64> = row.try_get("cells")?;
+        let fitted: i64 = row.try_get::<Option<i64>, _>("fitted")?.unwrap_or(0);
+        let judgments: i64 = row.try_get("judgments")?;
+        let quiet = seen.insert(project.id, seq) == Some(seq);
+        let cells_due = judgments > 0 && cells != Some(seq) && quiet;
         let new = judgments - fitted;
-        if new < REFIT_MIN_NEW || (new as f64) < REFIT_GROWTH * fitted as f64 {
+        let estimates_due = project.rule().target().is_some()
+            && new >= REFIT_MIN_NEW
+            && (new as f64) >= REFIT_GROWTH * fitted as f64;
+        if !(cells_due || estimates_due) {
             return Ok(None);
         }
-        self.refit_model(project).await.map(Some)
+        let summary = self.refit_model(project).await?;
+        seen.insert(project.id, summary.change_seq);
+        Ok(Some(summary))
     }
 
     /// Fits the crowd model to every judgment of the project and applies it (see the module
@@ -197,12 +211,25 @@ impl Store {
     pub async fn refit_model(&self, project: &Project) -> Result<RefitSummary, StoreError> {
         // The fit reads every judgment and runs EM: on a read transaction, so labeling goes on
         // meanwhile (judgments that arrive during it wait for the next re-fit).
-        let mut read = self.pool.begin().await?;
-        let (model, mut summary) = fit_model(&mut read, project).await?;
+        // One snapshot for every page (PostgreSQL's default isolation takes one per statement),
+        // so the change number read first dates what the fit saw.
+        let mut read = match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        };
+        let read_seq = change_seq(&mut read, project.id).await?;
+        let fitted = fit_model(&mut read, project).await?;
         read.rollback().await?;
+        let mut summary = fitted.summary.clone();
+        let model = &fitted.model;
         let _turn = super::assignment::sqlite_turn(self).await?;
         let mut tx = self.write_tx().await?;
         check_config_version(&mut tx, project).await?;
+        let unchanged = change_seq(&mut tx, project.id).await? == read_seq;
         // Takes the project row for the rest of the transaction: submits wait (briefly) so the
         // version they decide with is the one they read.
         let version: i64 = sqlx::query_scalar(
@@ -213,8 +240,13 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         summary.version = version;
-        store_model(&mut tx, project, &model, &summary).await?;
-        apply_model(&mut tx, project, &model, version, &mut summary).await?;
+        store_model(&mut tx, project, model, &summary).await?;
+        let resolved = apply_model(&mut tx, project, model, version, &mut summary).await?;
+        if unchanged {
+            store_cells(&mut tx, project, &fitted, &resolved).await?;
+            summary.cells_stored = true;
+        }
+        summary.change_seq = change_seq(&mut tx, project.id).await?;
         tx.commit().await?;
         tracing::info!(?summary, "crowd model re-fitted");
         Ok(summary)
@@ -227,71 +259,126 @@ pub(crate) async fn fit_in(
     project: &Project,
     version: i64,
 ) -> Result<(AnnotatorModel, RefitSummary), StoreError> {
-    let (model, mut summary) = fit_model(tx, project).await?;
+    let Fitted {
+        model, mut summary, ..
+    } = fit_model(tx, project).await?;
     summary.version = version;
     store_model(tx, project, &model, &summary).await?;
     Ok((model, summary))
 }
 
-/// Fits the crowd model to every judgment of the project as `tx` sees them.
+/// A fit of the project's crowd model and what it was fitted to.
+struct Fitted {
+    model: AnnotatorModel,
+    crowd: CrowdModel,
+    /// The judged items as the fit saw them: id, adjudicated or not, label.
+    items: Vec<(i64, bool, Option<String>)>,
+    summary: RefitSummary,
+}
+
+/// Fits the crowd model to every judgment of the project as `tx` sees them: the same items,
+/// order and known answers as an export's fit, so both give the same bytes.
 async fn fit_model(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
-) -> Result<(AnnotatorModel, RefitSummary), StoreError> {
-    let rows = sqlx::query(
-        "SELECT i.id, i.status, i.label, j.annotator_id, j.normalized FROM items i \
-         LEFT JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1 ORDER BY i.id, j.id",
-    )
-    .bind(project.id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut builder = ModelBuilder::new(project.answer());
-    let mut judgments = 0u64;
-    let mut current: Option<ItemRows> = None;
-    let flush = |builder: &mut ModelBuilder, item: ItemRows| {
-        let (id, known, list) = item;
-        if !list.is_empty() || known.is_some() {
-            builder.add_item(
-                id,
-                list.iter().map(|(a, s)| (*a, s.as_str())),
-                known.as_deref(),
-            );
-        }
-    };
-    for row in rows {
-        let id: i64 = row.try_get("id")?;
-        if current.as_ref().is_none_or(|c| c.0 != id) {
-            if let Some(item) = current.take() {
-                flush(&mut builder, item);
+) -> Result<Fitted, StoreError> {
+    // The next page is read while this one is added.
+    let (page_tx, mut page_rx) = tokio::sync::mpsc::channel(1);
+    let produce = super::judged_pages::send_judged_pages(tx, project.id, page_tx);
+    let consume = async {
+        let mut builder = ModelBuilder::new(project.answer());
+        let mut judgments = 0u64;
+        let mut items = Vec::new();
+        while let Some(page) = page_rx.recv().await {
+            for item in page.items() {
+                let n = item.judgments().len();
+                if n == 0 {
+                    continue;
+                }
+                judgments += n as u64;
+                let adjudicated = item.status == Status::Adjudicated;
+                let known = item.label.filter(|_| adjudicated);
+                builder.add_item(item.item_id, item.judgments(), known);
+                items.push((item.item_id, adjudicated, item.label.map(str::to_owned)));
             }
-            let status: String = row.try_get("status")?;
-            let label: Option<String> = row.try_get("label")?;
-            let known = (Status::parse(&status) == Some(Status::Adjudicated))
-                .then_some(label)
-                .flatten();
-            current = Some((id, known, Vec::new()));
         }
-        let annotator: Option<i64> = row.try_get("annotator_id")?;
-        if let (Some(annotator), Some(item)) = (annotator, current.as_mut()) {
-            item.2.push((annotator, row.try_get("normalized")?));
-            judgments += 1;
-        }
-    }
-    if let Some(item) = current.take() {
-        flush(&mut builder, item);
-    }
-    let fitted = builder
+        Ok::<_, StoreError>((builder, judgments, items))
+    };
+    let ((), (builder, judgments, items)) = tokio::try_join!(produce, consume)?;
+    let crowd = builder
         .fit(&Options::default())
         .map_err(|e| StoreError::Corrupt(format!("crowd model of {:?}: {e}", project.slug())))?;
-    let model = AnnotatorModel::from_fit(&fitted);
+    let model = AnnotatorModel::from_fit(&crowd);
     let summary = RefitSummary {
         judgments,
         annotators: model.annotators() as u64,
-        iterations: fitted.fit().iterations,
-        converged: fitted.fit().converged,
+        iterations: crowd.fit().iterations,
+        converged: crowd.fit().converged,
         ..RefitSummary::default()
     };
-    Ok((model, summary))
+    Ok(Fitted {
+        model,
+        crowd,
+        items,
+        summary,
+    })
+}
+
+/// The project's change number as `tx` sees it (0 before any change).
+async fn change_seq(
+    tx: &mut Transaction<'static, Any>,
+    project_id: i64,
+) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT seq FROM project_changes WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// Stores every judged item's model cells under `fitted` (labels as they are after
+/// `resolved`, the items the re-fit just resolved) and marks them current at the project's
+/// change number now. Only when nothing changed between the fit's read and this write.
+async fn store_cells(
+    tx: &mut Transaction<'static, Any>,
+    project: &Project,
+    fitted: &Fitted,
+    resolved: &HashMap<i64, String>,
+) -> Result<(), StoreError> {
+    let backend = Backend::of(tx);
+    for chunk in fitted.items.chunks(MAX_BINDS / 2) {
+        let mut sql = String::from("UPDATE items SET model_cells = v.column2 FROM (VALUES ");
+        for r in 0..chunk.len() {
+            sql.push_str(if r == 0 { "(CAST(" } else { ", (CAST(" });
+            backend.push_param(&mut sql, 1 + 2 * r);
+            sql.push_str(" AS BIGINT), ");
+            backend.push_param(&mut sql, 2 + 2 * r);
+            sql.push(')');
+        }
+        sql.push_str(") AS v WHERE items.id = v.column1");
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (id, adjudicated, label) in chunk {
+            let label = resolved.get(id).or(label.as_ref()).map(String::as_str);
+            q = q
+                .bind(*id)
+                .bind(fitted.crowd.cells(*id, *adjudicated, label).encode());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let summary = serde_json::to_string(&fitted.crowd.summary())
+        .map_err(|e| StoreError::Invalid(format!("crowd model summary: {e}")))?;
+    let seq = change_seq(tx, project.id).await?;
+    sqlx::query(
+        "UPDATE crowd_models SET cells_change_seq = $1, cells_summary = $2 WHERE project_id = $3",
+    )
+    .bind(seq)
+    .bind(summary)
+    .bind(project.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Stores `model` as the project's current one, version `summary.version`.
@@ -330,9 +417,9 @@ pub(crate) async fn apply_model(
     model: &AnnotatorModel,
     version: i64,
     summary: &mut RefitSummary,
-) -> Result<(), StoreError> {
+) -> Result<HashMap<i64, String>, StoreError> {
     let Some(target) = project.rule().target() else {
-        return Ok(());
+        return Ok(HashMap::new());
     };
     let statuses = sqlx::query(
         "SELECT id, status, label FROM items WHERE project_id = $1 AND judgment_count > 0 \
@@ -384,9 +471,15 @@ pub(crate) async fn apply_model(
             }
         }
     }
+    let mut now_resolved = HashMap::new();
     if !updates.is_empty() {
         update_outcomes(tx, project, &updates, Some(version), true, now, &NoProgress).await?;
         stamp_changes(tx, project.id).await?;
+        for d in &updates {
+            if let Outcome::Resolved { label, .. } = d.outcome(project) {
+                now_resolved.insert(d.item_id, label);
+            }
+        }
     }
     for id in supported {
         sqlx::query("DELETE FROM model_reviews WHERE item_id = $1")
@@ -416,5 +509,5 @@ pub(crate) async fn apply_model(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(())
+    Ok(now_resolved)
 }

@@ -7,12 +7,12 @@
 
 use std::collections::HashMap;
 
-use futures_util::{Stream, StreamExt};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Store, StoreError};
 use crate::domain::Status;
+use crate::domain::crowd::project_model::FitSummary;
 
 /// Which items an export covers: all, those with one status, those changed after a cursor
 /// (see [`ExportSnapshot::change_cursor`]), or both.
@@ -52,14 +52,14 @@ macro_rules! paged {
 const MAX_PAGE_ITEMS: i64 = 1000;
 
 /// Items on an export's first page, before its items' size is known.
-const FIRST_PAGE_ITEMS: i64 = 100;
+pub(super) const FIRST_PAGE_ITEMS: i64 = 100;
 
 /// About how many bytes an export page should hold: pages of large items (long input fields)
 /// hold fewer of them, so memory stays bounded by bytes, not only by items.
 const PAGE_BYTES: usize = 1 << 20;
 
 /// How many items the next page should ask for, after one of `items` items took `bytes`.
-fn next_page_items(bytes: usize, items: usize) -> i64 {
+pub(super) fn next_page_items(bytes: usize, items: usize) -> i64 {
     if items == 0 {
         return MAX_PAGE_ITEMS;
     }
@@ -74,10 +74,11 @@ fn next_page_items(bytes: usize, items: usize) -> i64 {
 /// appended with `||`, not through `format`, whose `%s` would stop at a NUL character.
 macro_rules! packed_item {
     () => {
-        "format('%s %s %s %s %s %s %s %s ', id, octet_length(external_id), \
+        "format('%s %s %s %s %s %s %s %s %s ', id, octet_length(external_id), \
          octet_length(status), coalesce(octet_length(label), -1), votes, judgment_count, \
-         octet_length(answers), octet_length(fields)) || external_id || status || \
-         coalesce(label, '') || answers || fields"
+         octet_length(answers), octet_length(fields), coalesce(octet_length(model_cells), -1)) \
+         || external_id || status || coalesce(label, '') || answers || fields || \
+         coalesce(model_cells, '')"
     };
 }
 
@@ -91,7 +92,7 @@ const ITEM_PAGES_SQLITE: [&str; 4] = paged!(
         "SELECT group_concat(",
         packed_item!(),
         ", '') AS page FROM (SELECT i.id, i.external_id, i.status, i.label, i.votes, \
-         i.judgment_count, i.answers, i.fields FROM items i"
+         i.judgment_count, i.answers, i.fields, i.model_cells FROM items i"
     ),
     "ORDER BY i.id LIMIT $2)"
 );
@@ -101,7 +102,7 @@ const ITEM_PAGES_POSTGRES: [&str; 4] = paged!(
         "SELECT string_agg(",
         packed_item!(),
         ", '' ORDER BY id) AS page FROM (SELECT i.id, i.external_id, i.status, i.label, i.votes, \
-         i.judgment_count, i.answers, i.fields FROM items i"
+         i.judgment_count, i.answers, i.fields, i.model_cells FROM items i"
     ),
     "ORDER BY i.id LIMIT $2) AS p"
 );
@@ -111,7 +112,7 @@ fn parse_item_page(mut rest: &str) -> Result<Vec<ExportRow>, String> {
     let mut rows: Vec<ExportRow> = Vec::new();
     let mut ordered = true;
     while !rest.is_empty() {
-        let mut n = [0i64; 8];
+        let mut n = [0i64; 9];
         for slot in &mut n {
             *slot = packed_number(&mut rest)?;
         }
@@ -124,6 +125,7 @@ fn parse_item_page(mut rest: &str) -> Result<Vec<ExportRow>, String> {
             judgments,
             answers,
             fields,
+            cells,
         ] = n;
         ordered &= rows.last().is_none_or(|last| last.item_id < item_id);
         rows.push(ExportRow {
@@ -139,6 +141,11 @@ fn parse_item_page(mut rest: &str) -> Result<Vec<ExportRow>, String> {
             judgments,
             answers: packed_text(&mut rest, answers)?.to_owned(),
             fields: packed_text(&mut rest, fields)?.to_owned(),
+            model_cells: if cells < 0 {
+                None
+            } else {
+                Some(packed_text(&mut rest, cells)?.to_owned())
+            },
         });
     }
     if !ordered {
@@ -215,7 +222,7 @@ fn parse_judgment_page(mut rest: &str) -> Result<Vec<PackedJudgment>, String> {
 }
 
 /// The next space-terminated number of a packed page.
-fn packed_number(rest: &mut &str) -> Result<i64, String> {
+pub(super) fn packed_number(rest: &mut &str) -> Result<i64, String> {
     let end = rest.find(' ').ok_or("a number is cut short")?;
     let n = rest[..end]
         .parse()
@@ -225,7 +232,7 @@ fn packed_number(rest: &mut &str) -> Result<i64, String> {
 }
 
 /// The next text of `len` bytes of a packed page.
-fn packed_text<'a>(rest: &mut &'a str, len: i64) -> Result<&'a str, String> {
+pub(super) fn packed_text<'a>(rest: &mut &'a str, len: i64) -> Result<&'a str, String> {
     let len = usize::try_from(len).map_err(|_| format!("length {len}"))?;
     let t = rest
         .get(..len)
@@ -272,6 +279,9 @@ pub struct ExportRow {
     pub answers: String,
     /// Input fields as a JSON object.
     pub fields: String,
+    /// The crowd model's cells stored by the last re-fit (`ModelCells::encode`); current only
+    /// when [`ExportSnapshot::stored_model`] says so.
+    pub model_cells: Option<String>,
 }
 
 /// One judgment in the long format.
@@ -282,18 +292,6 @@ pub struct JudgmentExportRow {
     pub answer: String,
     pub normalized: String,
     pub created_at: i64,
-}
-
-/// One item's judgments with its outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemJudgments {
-    pub item_id: i64,
-    pub status: Status,
-    /// The item's label when it has one (resolved or adjudicated).
-    pub label: Option<String>,
-    pub item_judgments: u64,
-    /// (annotator id, normalised answer) of each judgment.
-    pub judgments: Vec<(i64, String)>,
 }
 
 fn count(row: &AnyRow, name: &str) -> Result<u64, StoreError> {
@@ -461,52 +459,37 @@ impl ExportSnapshot {
         }
     }
 
-    /// Every judged item's outcome with its judgments, one row per item in no particular
-    /// order: the one pass from which the crowd model, per-annotator agreement and per-answer
-    /// totals are computed. Judgments come packed as JSON by the database, which is an order of magnitude
-    /// faster than one row per judgment.
-    pub fn stream_judgment_outcomes(
+    /// Sends every item of the project with its judgments down `pages`, a page at a time in
+    /// id order (see `judged_pages`): what the crowd model reads.
+    pub async fn send_judged_pages(
         &mut self,
         project_id: i64,
-    ) -> impl Stream<Item = Result<ItemJudgments, StoreError>> + Send + '_ {
-        let sql = match Backend::of(&self.tx) {
-            Backend::Sqlite => {
-                "SELECT i.id, i.status, i.label, i.judgment_count, \
-                 json_group_array(json_array(j.annotator_id, j.normalized)) AS js \
-                 FROM items i JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1 GROUP BY i.id"
-            }
-            Backend::Postgres => {
-                "SELECT i.id, i.status, i.label, i.judgment_count, \
-                 CAST(json_agg(json_build_array(j.annotator_id, j.normalized)) AS TEXT) AS js \
-                 FROM items i JOIN judgments j ON j.item_id = i.id WHERE i.project_id = $1 \
-                 GROUP BY i.id, i.status, i.label, i.judgment_count"
-            }
-        };
-        sqlx::query(sql).bind(project_id).fetch(&mut *self.tx).map(
-            |row| -> Result<ItemJudgments, StoreError> {
-                let row = row?;
-                let item_id: i64 = row.try_get("id")?;
-                let status: String = row.try_get("status")?;
-                let status = Status::parse(&status).ok_or_else(|| {
-                    StoreError::Corrupt(format!("item id {item_id}: status {status:?}"))
-                })?;
-                let js: String = row.try_get("js")?;
-                let judgments: Vec<(i64, String)> = serde_json::from_str(&js).map_err(|e| {
-                    StoreError::Corrupt(format!("item id {item_id}: packed judgments: {e}"))
-                })?;
-                Ok(ItemJudgments {
-                    item_id,
-                    status,
-                    label: if status.has_label() {
-                        row.try_get("label")?
-                    } else {
-                        None
-                    },
-                    item_judgments: count(&row, "judgment_count")?,
-                    judgments,
-                })
-            },
+        pages: tokio::sync::mpsc::Sender<super::JudgedPage>,
+    ) -> Result<(), StoreError> {
+        super::judged_pages::send_judged_pages(&mut self.tx, project_id, pages).await
+    }
+
+    /// The summary of the project's last fit when the model cells it stored with the items are
+    /// current in this read view (nothing the fit reads changed since); `None` otherwise, and
+    /// the export fits afresh.
+    pub async fn stored_model(
+        &mut self,
+        project_id: i64,
+    ) -> Result<Option<FitSummary>, StoreError> {
+        let row: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT m.cells_summary FROM crowd_models m WHERE m.project_id = $1 \
+             AND m.cells_change_seq = coalesce((SELECT c.seq FROM project_changes c \
+             WHERE c.project_id = $1), 0)",
         )
+        .bind(project_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match row.flatten() {
+            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                StoreError::Corrupt(format!("crowd model summary of project {project_id}: {e}"))
+            }),
+            None => Ok(None),
+        }
     }
 
     /// Annotator names by id.
@@ -537,14 +520,17 @@ mod tests {
 
     fn item(id: i64, label: Option<&str>) -> String {
         let (ext, status, answers, fields) = ("é \"x\", 🏀", "resolved", r#"{"a":2}"#, "{}");
+        let cells = "0.5 0.5 nba";
         let label_len = label.map_or(-1, |l| l.len() as i64);
         format!(
-            "{id} {} {} {label_len} 2 3 {} {} {ext}{status}{}{answers}{fields}",
+            "{id} {} {} {label_len} 2 3 {} {} {} {ext}{status}{}{answers}{fields}{cells}",
             ext.len(),
             status.len(),
             answers.len(),
             fields.len(),
-            label.unwrap_or_default()
+            if id == 7 { cells.len() as i64 } else { -1 },
+            label.unwrap_or_default(),
+            cells = if id == 7 { cells } else { "" },
         )
     }
 
@@ -565,6 +551,8 @@ mod tests {
         assert_eq!(rows[2].label.as_deref(), Some(""));
         assert_eq!((rows[1].votes, rows[1].judgments), (2, 3));
         assert_eq!(rows[1].answers, r#"{"a":2}"#);
+        assert_eq!(rows[1].model_cells.as_deref(), Some("0.5 0.5 nba"));
+        assert_eq!(rows[0].model_cells, None);
         assert_eq!(parse_item_page("").expect("empty"), []);
     }
 

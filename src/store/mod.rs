@@ -10,6 +10,7 @@ mod dashboard;
 mod error;
 mod export;
 mod import;
+mod judged_pages;
 mod logins;
 mod members;
 mod outcomes;
@@ -32,10 +33,11 @@ pub use adjudication::UnresolvedItem;
 pub use assignment::{Lease, SubmitReceipt};
 pub use crowd_model::{ModelInfo, ModelReview, REFIT_GROWTH, REFIT_MIN_NEW, RefitSummary};
 pub use error::StoreError;
-pub use export::{ExportRow, ExportSnapshot, ItemFilter, ItemJudgments, JudgmentExportRow};
+pub use export::{ExportRow, ExportSnapshot, ItemFilter, JudgmentExportRow};
 pub use import::{
     BatchItem, ImportSummary, ItemRecord, JudgmentBatch, JudgmentRecord, derived_item_id,
 };
+pub use judged_pages::{JudgedItem, JudgedPage};
 pub use members::MemberProject;
 pub use progress::{NoProgress, Progress};
 pub use projects::{Project, ProjectCounts};

@@ -269,10 +269,9 @@ pub fn fit(
             }
         }
     }
-    let clamp_of = |i: usize| clamp.get(i).copied().flatten();
     Ok(match model {
-        Model::Confusion { classes } => fit_confusion(evidence, classes, options, &clamp_of),
-        Model::OneCoin => fit_one_coin(evidence, options, &clamp_of),
+        Model::Confusion { classes } => fit_confusion(evidence, classes, options, clamp),
+        Model::OneCoin => fit_one_coin(evidence, options, clamp),
     })
 }
 
@@ -293,22 +292,159 @@ fn normalise_logs(logs: &mut [f64]) -> f64 {
     max + sum.ln()
 }
 
+/// Most judgments on one item for which the E-step multiplies probabilities instead of adding
+/// their logarithms: with every factor (prior and θ) at least [`FLOOR`], a product of
+/// `LINEAR_MAX + 1` of them stays a normal `f64` (1e-300), so it neither underflows nor loses
+/// precision, and the posterior is the same up to rounding without an `exp` per cell. Items with
+/// more judgments take the log-space path.
+const LINEAR_MAX: usize = 24;
+
+/// The clamp of item `i`, if any (`clamp` is empty or one entry per item).
+fn clamp_at(clamp: &[Option<u32>], i: usize) -> Option<u32> {
+    clamp.get(i).copied().flatten()
+}
+
+/// One item's clamp after another: `clamp`'s entries, then `None` for ever (so an empty
+/// `clamp` clamps nothing).
+fn clamps(clamp: &[Option<u32>]) -> impl Iterator<Item = Option<u32>> + '_ {
+    clamp.iter().copied().chain(std::iter::repeat(None))
+}
+
+/// The annotator estimates of one M-step, in the layouts the E-step reads.
+struct Estimates<'a> {
+    /// Per judgment cell `(annotator × k + given) × k + true`: `max(θ[true][given], FLOOR)`.
+    theta: &'a [f64],
+    /// The same cells' logarithms; empty when no item takes the log-space path.
+    log_theta: &'a [f64],
+    priors: &'a [f64],
+    /// `max(prior, FLOOR)` and its logarithm.
+    floor_priors: &'a [f64],
+    log_priors: &'a [f64],
+}
+
+/// What one E-step reports.
+struct Step {
+    moved: f64,
+    log_likelihood: f64,
+}
+
+/// Adds `row` to the cells `(annotator × k + given) × k ..` of `counts` of the judgments
+/// `who`, `what` (and to `class_mass`): the counts of the next M-step. Inlined, so that the
+/// E-step's compile-time `k` unrolls it.
+#[inline(always)]
+fn accumulate(
+    kk: usize,
+    row: &[f64],
+    who: &[u32],
+    what: &[u32],
+    counts: &mut [f64],
+    class_mass: &mut [f64],
+) {
+    for (m, p) in class_mass[..kk].iter_mut().zip(row) {
+        *m += p;
+    }
+    for (&j, &a) in who.iter().zip(what) {
+        let cell = &mut counts[(j as usize * kk + a as usize) * kk..][..kk];
+        for (c, p) in cell.iter_mut().zip(row) {
+            *c += p;
+        }
+    }
+}
+
+/// One E-step of the confusion model over every item, with the next M-step's counts summed in
+/// the same pass (into `counts` and `class_mass`, which start at zero), in input order. `K` is
+/// the number of classes when known at compile time (so the per-item arithmetic unrolls), or 0
+/// for any `k`.
+#[allow(clippy::too_many_arguments)]
+fn confusion_e_step<const K: usize>(
+    k: usize,
+    evidence: &Evidence,
+    clamp: &[Option<u32>],
+    est: &Estimates,
+    post: &mut [f64],
+    counts: &mut [f64],
+    class_mass: &mut [f64],
+) -> Step {
+    let kk = if K == 0 { k } else { K };
+    let mut fixed = [0.0; K];
+    let mut any = if K == 0 { vec![0.0; k] } else { Vec::new() };
+    let acc: &mut [f64] = if K == 0 { &mut any } else { &mut fixed };
+    let acc = &mut acc[..kk];
+    let floor_priors = &est.floor_priors[..kk];
+    let mut moved: f64 = 0.0;
+    let mut log_likelihood = 0.0;
+    let rows = post.chunks_exact_mut(kk);
+    for ((row, bounds), known) in rows.zip(evidence.starts.windows(2)).zip(clamps(clamp)) {
+        let (who, what) = (
+            &evidence.who[bounds[0]..bounds[1]],
+            &evidence.what[bounds[0]..bounds[1]],
+        );
+        if who.is_empty() && known.is_none() {
+            row.copy_from_slice(est.priors);
+            continue;
+        }
+        if who.len() <= LINEAR_MAX {
+            acc.copy_from_slice(floor_priors);
+            for (&j, &a) in who.iter().zip(what) {
+                let cell = &est.theta[(j as usize * kk + a as usize) * kk..][..kk];
+                for (l, t) in acc.iter_mut().zip(cell) {
+                    *l *= t;
+                }
+            }
+            if let Some(known) = known {
+                log_likelihood += acc[known as usize].ln();
+            } else {
+                let sum: f64 = acc.iter().sum();
+                log_likelihood += sum.ln();
+                for (p, l) in row.iter_mut().zip(acc.iter()) {
+                    let new = l / sum;
+                    moved = moved.max((*p - new).abs());
+                    *p = new;
+                }
+            }
+        } else {
+            acc.copy_from_slice(est.log_priors);
+            for (&j, &a) in who.iter().zip(what) {
+                let cell = &est.log_theta[(j as usize * kk + a as usize) * kk..][..kk];
+                for (l, lt) in acc.iter_mut().zip(cell) {
+                    *l += lt;
+                }
+            }
+            if let Some(known) = known {
+                log_likelihood += acc[known as usize];
+            } else {
+                log_likelihood += normalise_logs(acc);
+                for (p, new) in row.iter_mut().zip(acc.iter()) {
+                    moved = moved.max((*p - new).abs());
+                    *p = *new;
+                }
+            }
+        }
+        accumulate(kk, row, who, what, counts, class_mass);
+    }
+    Step {
+        moved,
+        log_likelihood,
+    }
+}
+
 fn fit_confusion(
     evidence: &Evidence,
     classes: usize,
     options: &Options,
-    clamp_of: &dyn Fn(usize) -> Option<u32>,
+    clamp: &[Option<u32>],
 ) -> Fit {
     let k = classes;
     let annotators = evidence.annotators;
     let items = evidence.items();
     let mut post = vec![0.0; items * k];
     let mut judged = 0usize;
+    let mut any_long = false;
     // Soft majority vote (or the clamp); an item without judgments gets the priors at the end.
-    for i in 0..items {
-        let row = &mut post[i * k..(i + 1) * k];
+    for (i, row) in post.chunks_exact_mut(k).enumerate() {
         let (_, what) = evidence.item(i);
-        if let Some(known) = clamp_of(i) {
+        let known = clamp_at(clamp, i);
+        if let Some(known) = known {
             row[known as usize] = 1.0;
         } else if !what.is_empty() {
             for &a in what {
@@ -317,44 +453,54 @@ fn fit_confusion(
             let n = what.len() as f64;
             row.iter_mut().for_each(|p| *p /= n);
         }
-        if !what.is_empty() || clamp_of(i).is_some() {
+        if !what.is_empty() || known.is_some() {
             judged += 1;
         }
+        any_long |= what.len() > LINEAR_MAX;
     }
     let judgments = evidence.judgments_per_annotator();
-    // counts and log θ laid out as [annotator][given][true], so the E-step reads the `k`
-    // values of one judgment contiguously.
+    // counts and θ for the E-step laid out as [annotator][given][true], so the E-step reads
+    // (and adds to) the `k` values of one judgment contiguously. The first M-step's counts come
+    // from the majority vote; every later one's are summed by the E-step before it.
     let mut counts = vec![0.0; annotators * k * k];
-    let mut log_theta = vec![0.0; annotators * k * k];
+    let mut next_counts = vec![0.0; annotators * k * k];
+    let mut class_mass = vec![0.0; k];
+    let mut next_class_mass = vec![0.0; k];
+    for (i, row) in post.chunks_exact(k).enumerate() {
+        let (who, what) = evidence.item(i);
+        if who.is_empty() && clamp_at(clamp, i).is_none() {
+            continue;
+        }
+        accumulate(k, row, who, what, &mut counts, &mut class_mass);
+    }
+    let mut e_theta = vec![0.0; annotators * k * k];
+    let mut log_theta = if any_long {
+        vec![0.0; annotators * k * k]
+    } else {
+        Vec::new()
+    };
     let mut theta = vec![0.0; annotators * k * k];
     let mut priors = vec![1.0 / k as f64; k];
+    let mut floor_priors = vec![0.0; k];
+    let mut log_priors = vec![0.0; k];
     let mut pool = vec![1.0 / k as f64; k * k];
-    let mut logs = vec![0.0; k];
     let mut iterations = 0;
     let mut converged = false;
     let mut log_likelihood = 0.0;
     let s = options.smoothing.max(0.0);
+    let e_step = match k {
+        2 => confusion_e_step::<2>,
+        3 => confusion_e_step::<3>,
+        4 => confusion_e_step::<4>,
+        5 => confusion_e_step::<5>,
+        6 => confusion_e_step::<6>,
+        7 => confusion_e_step::<7>,
+        8 => confusion_e_step::<8>,
+        _ => confusion_e_step::<0>,
+    };
     while iterations < options.max_iterations {
         iterations += 1;
-        // M-step.
-        counts.iter_mut().for_each(|c| *c = 0.0);
-        let mut class_mass = vec![0.0; k];
-        for i in 0..items {
-            let row = &post[i * k..(i + 1) * k];
-            let (who, what) = evidence.item(i);
-            if who.is_empty() && clamp_of(i).is_none() {
-                continue;
-            }
-            for (m, p) in class_mass.iter_mut().zip(row) {
-                *m += p;
-            }
-            for (&j, &a) in who.iter().zip(what) {
-                let cell = &mut counts[(j as usize * k + a as usize) * k..][..k];
-                for (c, p) in cell.iter_mut().zip(row) {
-                    *c += p;
-                }
-            }
-        }
+        // M-step, from the counts of the soft majority vote or of the last E-step.
         for (t, prior) in priors.iter_mut().enumerate() {
             *prior = (class_mass[t] + 1.0) / (judged as f64 + k as f64);
         }
@@ -366,18 +512,16 @@ fn fit_confusion(
         for t in 0..k {
             pool[t * k + t] = k as f64;
         }
-        for j in 0..annotators {
-            for a in 0..k {
-                for t in 0..k {
-                    pool[t * k + a] += counts[(j * k + a) * k + t];
+        for cells in counts.chunks_exact(k * k) {
+            for (a, cell) in cells.chunks_exact(k).enumerate() {
+                for (t, c) in cell.iter().enumerate() {
+                    pool[t * k + a] += c;
                 }
             }
         }
-        for t in 0..k {
-            let total: f64 = pool[t * k..(t + 1) * k].iter().sum();
-            pool[t * k..(t + 1) * k]
-                .iter_mut()
-                .for_each(|p| *p /= total);
+        for row in pool.chunks_exact_mut(k) {
+            let total: f64 = row.iter().sum();
+            row.iter_mut().for_each(|p| *p /= total);
         }
         for j in 0..annotators {
             for t in 0..k {
@@ -391,46 +535,47 @@ fn fit_confusion(
                         pool[t * k + a]
                     };
                     theta[(j * k + t) * k + a] = value;
-                    log_theta[(j * k + a) * k + t] = value.max(FLOOR).ln();
+                    e_theta[(j * k + a) * k + t] = value.max(FLOOR);
+                    if any_long {
+                        log_theta[(j * k + a) * k + t] = value.max(FLOOR).ln();
+                    }
                 }
             }
         }
-        // E-step.
-        let log_priors: Vec<f64> = priors.iter().map(|p| p.max(FLOOR).ln()).collect();
-        let mut moved: f64 = 0.0;
-        log_likelihood = 0.0;
-        for i in 0..items {
-            let (who, what) = evidence.item(i);
-            if who.is_empty() && clamp_of(i).is_none() {
-                post[i * k..(i + 1) * k].copy_from_slice(&priors);
-                continue;
-            }
-            logs.copy_from_slice(&log_priors);
-            for (&j, &a) in who.iter().zip(what) {
-                let cell = &log_theta[(j as usize * k + a as usize) * k..][..k];
-                for (l, lt) in logs.iter_mut().zip(cell) {
-                    *l += lt;
-                }
-            }
-            if let Some(known) = clamp_of(i) {
-                log_likelihood += logs[known as usize];
-                continue;
-            }
-            log_likelihood += normalise_logs(&mut logs);
-            let row = &mut post[i * k..(i + 1) * k];
-            for (p, new) in row.iter_mut().zip(&logs) {
-                moved = moved.max((*p - new).abs());
-                *p = *new;
-            }
+        for ((f, l), p) in floor_priors.iter_mut().zip(&mut log_priors).zip(&priors) {
+            *f = p.max(FLOOR);
+            *l = f.ln();
         }
-        if moved <= options.tolerance {
+        // E-step, summing the next M-step's counts as it goes.
+        next_counts.iter_mut().for_each(|c| *c = 0.0);
+        next_class_mass.iter_mut().for_each(|m| *m = 0.0);
+        let estimates = Estimates {
+            theta: &e_theta,
+            log_theta: &log_theta,
+            priors: &priors,
+            floor_priors: &floor_priors,
+            log_priors: &log_priors,
+        };
+        let step = e_step(
+            k,
+            evidence,
+            clamp,
+            &estimates,
+            &mut post,
+            &mut next_counts,
+            &mut next_class_mass,
+        );
+        std::mem::swap(&mut counts, &mut next_counts);
+        std::mem::swap(&mut class_mass, &mut next_class_mass);
+        log_likelihood = step.log_likelihood;
+        if step.moved <= options.tolerance {
             converged = true;
             break;
         }
     }
     if options.max_iterations == 0 {
         for i in 0..items {
-            if evidence.item(i).0.is_empty() && clamp_of(i).is_none() {
+            if evidence.item(i).0.is_empty() && clamp_at(clamp, i).is_none() {
                 post[i * k..(i + 1) * k].copy_from_slice(&priors);
             }
         }
@@ -454,11 +599,7 @@ fn fit_confusion(
     }
 }
 
-fn fit_one_coin(
-    evidence: &Evidence,
-    options: &Options,
-    clamp_of: &dyn Fn(usize) -> Option<u32>,
-) -> Fit {
+fn fit_one_coin(evidence: &Evidence, options: &Options, clamp: &[Option<u32>]) -> Fit {
     let annotators = evidence.annotators;
     let items = evidence.items();
     // Candidates per item: the distinct answers seen (and the clamp), ascending, then "none".
@@ -472,12 +613,12 @@ fn fit_one_coin(
         let (_, what) = evidence.item(i);
         scratch.clear();
         scratch.extend_from_slice(what);
-        scratch.extend(clamp_of(i));
+        scratch.extend(clamp_at(clamp, i));
         scratch.sort_unstable();
         scratch.dedup();
         let start = candidates.len();
         candidates.extend_from_slice(&scratch);
-        if !scratch.is_empty() && clamp_of(i).is_none() {
+        if !scratch.is_empty() && clamp_at(clamp, i).is_none() {
             candidates.push(NONE_OF_THESE);
         }
         for a in what {
@@ -490,7 +631,7 @@ fn fit_one_coin(
     for i in 0..items {
         let (start, end) = (cand_starts[i], cand_starts[i + 1]);
         let range = evidence.starts[i]..evidence.starts[i + 1];
-        if let Some(known) = clamp_of(i) {
+        if let Some(known) = clamp_at(clamp, i) {
             let at = candidates[start..end]
                 .iter()
                 .position(|&c| c == known)
@@ -552,7 +693,7 @@ fn fit_one_coin(
                 let j = evidence.who[k] as usize;
                 logs[slot[k] as usize - start] += log_right[j] - (log_wrong[j] - log_alt);
             }
-            if clamp_of(i).is_some() {
+            if clamp_at(clamp, i).is_some() {
                 let at = (start..end).find(|&c| post[c] == 1.0).unwrap_or(start);
                 log_likelihood += logs[at - start];
                 continue;

@@ -406,3 +406,167 @@ proptest! {
         }
     }
 }
+
+/// Items of every size the E-step treats differently (none, a few, the most it multiplies
+/// probabilities for, one more, and far too many to multiply without underflow), some clamped,
+/// over `classes` answers; annotators may judge an item more than once.
+fn sizes_crowd(seed: u64, classes: u32) -> (Evidence, Vec<Option<u32>>) {
+    let mut rng = SplitMix(seed);
+    let mut e = Evidence::new(7);
+    let mut clamp = Vec::new();
+    for round in 0..6 {
+        for n in [0, 1, 3, LINEAR_MAX, LINEAR_MAX + 1, 2000] {
+            let t = rng.below(classes);
+            let judgments: Vec<(u32, u32)> = (0..n)
+                .map(|_| {
+                    let j = rng.below(7);
+                    let right = rng.unit() < 0.4 + 0.08 * f64::from(j);
+                    (j, if right { t } else { rng.below(classes) })
+                })
+                .collect();
+            e.push_item(judgments);
+            clamp.push((round % 3 == 0).then_some(t));
+        }
+    }
+    (e, clamp)
+}
+
+/// ln Σ exp, and the normalised probabilities, computed independently of the module.
+fn log_sum_exp(logs: &[f64]) -> (f64, Vec<f64>) {
+    let max = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = logs.iter().map(|l| (l - max).exp()).sum();
+    let probs = logs.iter().map(|l| (l - max).exp() / sum).collect();
+    (max + sum.ln(), probs)
+}
+
+/// Whatever an item's size and whatever the number of classes (some compiled for, others not),
+/// the E-step's posterior is prior × Π θ[true][given] normalised, and the log-likelihood sums
+/// its logarithm, under the estimates the fit reports.
+#[test]
+fn the_e_step_is_the_posterior_of_the_reported_estimates_for_items_of_any_size() {
+    for classes in [2u32, 4, 9] {
+        let (e, clamp) = sizes_crowd(u64::from(classes), classes);
+        let k = classes as usize;
+        let fit = fit(&e, Model::Confusion { classes: k }, &ONE_ROUND, &clamp).unwrap();
+        let mut log_likelihood = 0.0;
+        for (i, known) in clamp.iter().enumerate() {
+            let (who, what) = e.item(i);
+            let logs: Vec<f64> = (0..k)
+                .map(|t| {
+                    let theta =
+                        |j: u32, a: u32| fit.confusion[(j as usize * k + t) * k + a as usize];
+                    fit.priors[t].ln()
+                        + who
+                            .iter()
+                            .zip(what)
+                            .map(|(&j, &a)| theta(j, a).ln())
+                            .sum::<f64>()
+                })
+                .collect();
+            let (norm, probs) = log_sum_exp(&logs);
+            match known {
+                Some(known) => {
+                    assert_eq!(fit.posterior(i, *known), 1.0);
+                    log_likelihood += logs[*known as usize];
+                }
+                None if who.is_empty() => {
+                    for t in 0..k {
+                        assert_eq!(fit.posterior(i, t as u32), fit.priors[t]);
+                    }
+                }
+                None => {
+                    log_likelihood += norm;
+                    for (t, p) in probs.iter().enumerate() {
+                        let got = fit.posterior(i, t as u32);
+                        assert!(
+                            (got - p).abs() < 1e-12,
+                            "k {k} item {i} ({} judgments) class {t}: {got} vs {p}",
+                            who.len()
+                        );
+                    }
+                }
+            }
+        }
+        let relative = (fit.log_likelihood - log_likelihood).abs() / log_likelihood.abs();
+        assert!(
+            relative < 1e-12,
+            "k {k}: {} vs {log_likelihood}",
+            fit.log_likelihood
+        );
+    }
+}
+
+/// Every M-step after the first re-estimates the annotators from the posteriors of the E-step
+/// before it (clamped items from their clamp, items without judgments not at all), as in the
+/// module documentation; here checked against the posteriors a fit one round shorter reports.
+#[test]
+fn each_m_step_re_estimates_from_the_last_posteriors() {
+    for classes in [3u32, 9] {
+        let (e, clamp) = sizes_crowd(40 + u64::from(classes), classes);
+        let k = classes as usize;
+        let s = ONE_ROUND.smoothing;
+        for rounds in 1..4 {
+            let before = Options {
+                max_iterations: rounds,
+                ..ONE_ROUND
+            };
+            let after = Options {
+                max_iterations: rounds + 1,
+                ..ONE_ROUND
+            };
+            let model = Model::Confusion { classes: k };
+            let (before, after) = (
+                fit(&e, model, &before, &clamp).unwrap(),
+                fit(&e, model, &after, &clamp).unwrap(),
+            );
+            let mut counts = vec![0.0; e.annotators() * k * k];
+            let mut mass = vec![0.0; k];
+            let mut judged = 0.0;
+            for (i, known) in clamp.iter().enumerate() {
+                let (who, what) = e.item(i);
+                if who.is_empty() && known.is_none() {
+                    continue;
+                }
+                judged += 1.0;
+                for t in 0..k {
+                    let p = before.posterior(i, t as u32);
+                    mass[t] += p;
+                    for (&j, &a) in who.iter().zip(what) {
+                        counts[(j as usize * k + t) * k + a as usize] += p;
+                    }
+                }
+            }
+            for (got, m) in after.priors.iter().zip(&mass) {
+                let prior = (m + 1.0) / (judged + k as f64);
+                assert!((got - prior).abs() < 1e-12, "k {k} round {rounds}");
+            }
+            let mut pool = vec![1.0; k * k];
+            for t in 0..k {
+                pool[t * k + t] = k as f64;
+                for j in 0..e.annotators() {
+                    for a in 0..k {
+                        pool[t * k + a] += counts[(j * k + t) * k + a];
+                    }
+                }
+                let total: f64 = pool[t * k..(t + 1) * k].iter().sum();
+                pool[t * k..(t + 1) * k]
+                    .iter_mut()
+                    .for_each(|p| *p /= total);
+            }
+            for j in 0..e.annotators() {
+                for t in 0..k {
+                    let row = &counts[(j * k + t) * k..(j * k + t + 1) * k];
+                    let total: f64 = row.iter().sum();
+                    for a in 0..k {
+                        let theta = (row[a] + s * pool[t * k + a]) / (total + s);
+                        let got = after.confusion[(j * k + t) * k + a];
+                        assert!(
+                            (got - theta).abs() < 1e-12,
+                            "k {k} round {rounds} θ{j}[{t}][{a}]: {got} vs {theta}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

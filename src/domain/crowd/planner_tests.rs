@@ -254,3 +254,109 @@ fn error_models_parse_or_say_what_is_accepted() {
     );
     assert_eq!(ErrorModel::Uniform(3).to_string(), "uniform:3");
 }
+
+/// The programme over vote-count states, run afresh for one candidate (no closed form, no
+/// cache).
+fn by_states(crowd: &Crowd, candidate: &Candidate) -> (f64, f64, f64) {
+    let mut pass = Pass::new(crowd);
+    match *candidate {
+        Candidate::Quorum { agree, max, stop } => {
+            pass.run_to(max, &QuorumRule { agree, max, stop });
+            pass.totals[max as usize].at(max)
+        }
+        Candidate::Confidence { target, min, max } => {
+            pass.run_to(max, &Posterior::new(crowd, target, min));
+            pass.totals[max as usize].at(max)
+        }
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+}
+
+#[test]
+fn closed_forms_and_shared_passes_match_the_programme_for_large_n() {
+    for errors in [
+        ErrorModel::Namesake,
+        ErrorModel::Uniform(3),
+        ErrorModel::Uniform(5),
+        ErrorModel::Uniform(40),
+    ] {
+        for accuracy in [0.3, 0.7, 0.9] {
+            let crowd = Crowd { accuracy, errors };
+            for candidate in candidates(20, 0.999, None) {
+                let plan = evaluate(&crowd, &candidate);
+                let (right, wrong, judgments) = by_states(&crowd, &candidate);
+                let what = format!("{errors} p={accuracy} {candidate:?} {plan:?}");
+                assert!(close(plan.wrong_per_item, wrong), "{what} {wrong}");
+                assert!(close(plan.resolution_rate, right + wrong), "{what} {right}");
+                assert!(
+                    close(plan.expected_judgments, judgments),
+                    "{what} {judgments}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_cached_pass_gives_the_bits_of_a_fresh_one_in_any_order() {
+    let crowd = Crowd {
+        accuracy: 0.8,
+        errors: ErrorModel::Uniform(4),
+    };
+    let all = candidates(18, 0.9999, None);
+    let forward: Vec<Plan> = all.iter().map(|c| evaluate(&crowd, c)).collect();
+    // Another crowd in between evicts nothing that matters; backwards, the longest pass first.
+    let other = Crowd {
+        accuracy: 0.6,
+        errors: ErrorModel::Namesake,
+    };
+    let backward: Vec<Plan> = all
+        .iter()
+        .rev()
+        .map(|c| {
+            evaluate(&other, c);
+            evaluate(&crowd, c)
+        })
+        .collect();
+    for (a, b) in forward.iter().zip(backward.iter().rev()) {
+        assert_eq!(a, b);
+    }
+    for (c, plan) in all.iter().zip(&forward) {
+        if let Candidate::Confidence { .. } = c {
+            let (right, wrong, judgments) = by_states(&crowd, c);
+            assert_eq!(plan.wrong_per_item, wrong);
+            assert_eq!(plan.resolution_rate, right + wrong);
+            assert_eq!(plan.expected_judgments, judgments);
+        }
+    }
+}
+
+#[test]
+fn an_invalid_quorum_still_reads_as_written() {
+    // 2-of-4: two answers can both reach 2; the fixed rule prefers the truth, as it reads.
+    let crowd = Crowd {
+        accuracy: 0.7,
+        errors: ErrorModel::Uniform(2),
+    };
+    for stop in [StopMode::Early, StopMode::Fixed] {
+        let candidate = Candidate::Quorum {
+            agree: 2,
+            max: 4,
+            stop,
+        };
+        let plan = evaluate(&crowd, &candidate);
+        let (resolution, acc, wrong, cost) = brute_force(&crowd, &candidate);
+        if stop == StopMode::Early {
+            assert!((plan.resolution_rate - resolution).abs() < 1e-12);
+            assert!((plan.accuracy_resolved - acc).abs() < 1e-12);
+            assert!((plan.wrong_per_item - wrong).abs() < 1e-12);
+            assert!((plan.expected_judgments - cost).abs() < 1e-12);
+        } else {
+            assert!((plan.expected_judgments - 4.0).abs() < 1e-12);
+            assert!(plan.resolution_rate <= 1.0 && plan.accuracy_resolved > 0.5);
+        }
+    }
+}

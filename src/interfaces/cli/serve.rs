@@ -89,15 +89,17 @@ pub(super) async fn serve(store: &Store, settings: &Settings, demo: bool) -> Res
     served
 }
 
-/// How often the server looks for confidence-stopping projects whose crowd model is due for a
-/// re-fit (see `store::crowd_model`).
+/// How often the server looks for projects whose crowd model is due for a re-fit (see
+/// `store::crowd_model`).
 const REFIT_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Re-fits, in the background, the crowd models of projects that stop on confidence. Several
+/// Re-fits, in the background, the crowd models of projects that stop on confidence as their
+/// judgments grow, and of every project once it has gone quiet, for its exports. Several
 /// instances may run it: a re-fit takes the project row, and one that finds nothing due
 /// does nothing.
 async fn refit_loop(store: Store) {
     let mut tick = tokio::time::interval(REFIT_CHECK);
+    let mut seen = std::collections::HashMap::new();
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -108,8 +110,8 @@ async fn refit_loop(store: Store) {
                 continue;
             }
         };
-        for project in projects.iter().filter(|p| p.rule().target().is_some()) {
-            if let Err(error) = store.refit_if_due(project).await {
+        for project in &projects {
+            if let Err(error) = store.refit_if_due(project, &mut seen).await {
                 tracing::warn!(%error, slug = project.slug(), "crowd-model re-fit failed");
             }
         }

@@ -13,7 +13,7 @@ use super::model::{ModelPass, model_pass};
 use super::out::ExportOut;
 use super::shape::{Format, Shape};
 use crate::domain::consensus_stats::ConsensusAccumulator;
-use crate::domain::crowd::project_model::CrowdModel;
+use crate::domain::crowd::project_model::{FitSummary, ModelCells};
 use crate::domain::stats::Agreement;
 use crate::domain::{Status, Tally};
 use crate::store::{ExportSnapshot, Progress, Project};
@@ -63,10 +63,11 @@ pub struct LabelsPass {
     pub(super) agreement: Agreement,
     /// Whether every item was seen (no filter): only then are statistics possible.
     pub(super) whole_project: bool,
-    /// The crowd model (of the whole project, whatever the filter) and the consensus counts
-    /// gathered in the same pass.
-    pub(super) model: Option<CrowdModel>,
-    pub(super) consensus: ConsensusAccumulator,
+    /// What the crowd model (of the whole project, whatever the filter) concluded, and the
+    /// consensus counts when the model pass gathered them (`None`: the stats gather them).
+    pub(super) model: Option<FitSummary>,
+    pub(super) consensus: Option<ConsensusAccumulator>,
+    pub(super) project_id: i64,
 }
 
 /// A labels line of the JSON-lines export.
@@ -173,13 +174,22 @@ pub async fn write_labels(
     if shape.format == Format::Csv {
         w.write_record(&header)?;
     }
-    let ModelPass { model, consensus } = model_pass(snapshot, project).await?;
+    // The cells the last re-fit stored when they are current, else a fit now.
+    let (fitted, summary, consensus) = match snapshot.stored_model(project.id).await? {
+        Some(summary) => (None, summary, None),
+        None => {
+            let ModelPass { model, consensus } = model_pass(snapshot, project).await?;
+            let summary = model.summary();
+            (Some(model), summary, Some(consensus))
+        }
+    };
     let mut pass = LabelsPass {
         whole_project: shape.is_whole_project(),
         consensus,
+        project_id: project.id,
         ..LabelsPass::default()
     };
-    let model_ref = &model;
+    let fitted = fitted.as_ref();
     // The next page is read (on PostgreSQL, on the server; on SQLite, on sqlx's thread for the
     // connection) while this one is written.
     let (page_tx, mut page_rx) = mpsc::channel(1);
@@ -222,13 +232,19 @@ pub async fn write_labels(
                 };
                 let agreement =
                     (row.judgments > 0).then(|| row.votes as f64 / row.judgments as f64);
-                let belief = model_ref.item(row.item_id);
-                let model_label = belief.and_then(|b| b.model_label);
-                let confidence = match (label, &belief) {
-                    (Some(l), Some(b)) => Some(model_ref.posterior(b, l)),
-                    // Adjudicated without judgments: the owner's answer, taken as known.
-                    (Some(_), None) if status == Status::Adjudicated => Some(1.0),
-                    _ => None,
+                let adjudicated = status == Status::Adjudicated;
+                let ModelCells {
+                    confidence,
+                    model_label,
+                } = match (fitted, &row.model_cells) {
+                    (Some(model), _) => model.cells(row.item_id, adjudicated, label),
+                    (None, Some(cells)) if row.judgments > 0 => ModelCells::decode(cells)
+                        .map_err(|e| corrupt(format!("model cells: {e}")))?,
+                    // Not judged: as a fit gives it.
+                    (None, _) => ModelCells {
+                        confidence: (label.is_some() && adjudicated).then_some(1.0),
+                        model_label: None,
+                    },
                 };
                 if let Some(l) = label
                     && Some(l) != model_label.map(|m| m.0)
@@ -305,6 +321,6 @@ pub async fn write_labels(
         Ok(pass)
     };
     let ((), mut pass) = tokio::try_join!(produce, consume)?;
-    pass.model = Some(model);
+    pass.model = Some(summary);
     Ok(pass)
 }

@@ -1,9 +1,11 @@
 //! The crowd-model pass of an export: every judgment of the project read once, fitted by
 //! Dawid–Skene (`domain::crowd`), and gathered for the per-annotator statistics on the way.
 //! The model always covers the whole project, so a filtered or incremental labels export
-//! reports the same confidence for an item as a full one from the same data.
+//! reports the same confidence for an item as a full one from the same data. When nothing the
+//! fit reads changed since the last re-fit, the export reads the cells that re-fit stored
+//! instead (the same bytes: the fit is deterministic) and skips this pass.
 
-use futures_util::TryStreamExt;
+use tokio::sync::mpsc;
 
 use super::error::ExportError;
 use crate::domain::Status;
@@ -18,38 +20,76 @@ pub(super) struct ModelPass {
     pub consensus: ConsensusAccumulator,
 }
 
+/// The consensus counts alone, for the stats of an export that read the model cells stored
+/// by the last re-fit instead of fitting.
+pub(super) async fn consensus_pass(
+    snapshot: &mut ExportSnapshot,
+    project_id: i64,
+) -> Result<ConsensusAccumulator, ExportError> {
+    let (page_tx, mut page_rx) = mpsc::channel(1);
+    let produce = async {
+        snapshot
+            .send_judged_pages(project_id, page_tx)
+            .await
+            .map_err(ExportError::from)
+    };
+    let consume = async {
+        let mut consensus = ConsensusAccumulator::new();
+        while let Some(page) = page_rx.recv().await {
+            for item in page.items() {
+                let resolved = item.label.filter(|_| item.status == Status::Resolved);
+                for (annotator, answer) in item.judgments() {
+                    consensus.add(annotator, answer, resolved, item.item_judgments);
+                }
+            }
+        }
+        Ok::<_, ExportError>(consensus)
+    };
+    let ((), consensus) = tokio::try_join!(produce, consume)?;
+    Ok(consensus)
+}
+
 /// Reads the project's judgments in `snapshot` and fits its model. Adjudicated items are taken
 /// as known answers: the owner's decision is the strongest evidence the project has.
 pub(super) async fn model_pass(
     snapshot: &mut ExportSnapshot,
     project: &Project,
 ) -> Result<ModelPass, ExportError> {
-    let mut builder = ModelBuilder::new(project.answer());
-    let mut consensus = ConsensusAccumulator::new();
-    {
-        let mut rows = Box::pin(snapshot.stream_judgment_outcomes(project.id));
-        while let Some(item) = rows.try_next().await? {
-            let resolved = (item.status == Status::Resolved)
-                .then_some(item.label.as_deref())
-                .flatten();
-            for (annotator, answer) in &item.judgments {
-                consensus.add(*annotator, answer, resolved, item.item_judgments);
+    let t0 = std::time::Instant::now();
+    // The next page is read while this one is added.
+    let (page_tx, mut page_rx) = mpsc::channel(1);
+    let produce = async {
+        snapshot
+            .send_judged_pages(project.id, page_tx)
+            .await
+            .map_err(ExportError::from)
+    };
+    let consume = async {
+        let mut builder = ModelBuilder::new(project.answer());
+        let mut consensus = ConsensusAccumulator::new();
+        while let Some(page) = page_rx.recv().await {
+            for item in page.items() {
+                if item.judgments().len() == 0 {
+                    continue;
+                }
+                let resolved = item.label.filter(|_| item.status == Status::Resolved);
+                for (annotator, answer) in item.judgments() {
+                    consensus.add(annotator, answer, resolved, item.item_judgments);
+                }
+                let known = item.label.filter(|_| item.status == Status::Adjudicated);
+                builder.add_item(item.item_id, item.judgments(), known);
             }
-            let known = (item.status == Status::Adjudicated)
-                .then_some(item.label.as_deref())
-                .flatten();
-            builder.add_item(
-                item.item_id,
-                item.judgments.iter().map(|(a, s)| (*a, s.as_str())),
-                known,
-            );
         }
-    }
+        Ok::<_, ExportError>((builder, consensus))
+    };
+    let ((), (builder, consensus)) = tokio::try_join!(produce, consume)?;
+    eprintln!("TIMING read {:?}", t0.elapsed());
     let model = builder
         .fit(&Options::default())
         .map_err(|e| ExportError::Corrupt {
             item: "(crowd model)".into(),
             message: e.to_string(),
         })?;
+    eprintln!("TIMING fit {:?}", t0.elapsed());
     Ok(ModelPass { model, consensus })
 }

@@ -104,9 +104,12 @@ pub async fn finish_stats(
     if !pass.whole_project {
         return Err(ExportError::Filtered);
     }
-    let consensus = std::mem::take(&mut pass.consensus);
     let Some(model) = pass.model.take() else {
         return Err(ExportError::Filtered);
+    };
+    let consensus = match pass.consensus.take() {
+        Some(c) => c,
+        None => super::model::consensus_pass(snapshot, pass.project_id).await?,
     };
     for n in consensus.pairable_totals() {
         pass.agreement.add_category_total(n);
@@ -120,8 +123,9 @@ pub async fn finish_stats(
     let ids: Vec<i64> = counts.iter().map(|(id, _)| *id).collect();
     let names = snapshot.annotator_names(&ids).await?;
     let estimates: std::collections::HashMap<i64, f64> = model
-        .annotators()
-        .map(|a| (a.annotator_id, a.estimated_accuracy))
+        .annotators
+        .iter()
+        .map(|&(id, _, accuracy)| (id, accuracy))
         .collect();
     let mut per_annotator: Vec<AnnotatorStats> = counts
         .into_iter()
@@ -139,17 +143,20 @@ pub async fn finish_stats(
         })
         .collect();
     let options = Options::default();
-    let fit = model.fit();
     let dawid_skene = DawidSkeneStats {
-        model: model.kind(),
-        iterations: fit.iterations,
-        converged: fit.converged,
+        model: if model.kind == "one_coin" {
+            "one_coin"
+        } else {
+            "confusion"
+        },
+        iterations: model.iterations,
+        converged: model.converged,
         max_iterations: options.max_iterations,
         tolerance: options.tolerance,
         smoothing: options.smoothing,
-        log_likelihood: fit.log_likelihood,
-        items: model.items() as u64,
-        model_label_differs_from_plurality: model.differs_from_plurality(),
+        log_likelihood: model.log_likelihood,
+        items: model.items,
+        model_label_differs_from_plurality: model.differs_from_plurality,
         model_label_differs_from_label: pass.model_disagrees,
         estimated_accuracy: per_annotator
             .iter()
