@@ -55,7 +55,6 @@ pub(super) async fn model_pass(
     snapshot: &mut ExportSnapshot,
     project: &Project,
 ) -> Result<ModelPass, ExportError> {
-    let t0 = std::time::Instant::now();
     // The next page is read while this one is added.
     let (page_tx, mut page_rx) = mpsc::channel(1);
     let produce = async {
@@ -83,13 +82,11 @@ pub(super) async fn model_pass(
         Ok::<_, ExportError>((builder, consensus))
     };
     let ((), (builder, consensus)) = tokio::try_join!(produce, consume)?;
-    eprintln!("TIMING read {:?}", t0.elapsed());
     let model = builder
         .fit(&Options::default())
         .map_err(|e| ExportError::Corrupt {
             item: "(crowd model)".into(),
             message: e.to_string(),
         })?;
-    eprintln!("TIMING fit {:?}", t0.elapsed());
     Ok(ModelPass { model, consensus })
 }
