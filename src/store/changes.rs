@@ -10,6 +10,21 @@ use sqlx::{Any, Transaction};
 
 use super::StoreError;
 
+/// The project's change number as `tx` sees it (0 before any change): the cursor of
+/// incremental pulls, and the date of a fit's stored model cells.
+pub(crate) async fn change_seq(
+    tx: &mut Transaction<'static, Any>,
+    project_id: i64,
+) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT seq FROM project_changes WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
 /// Marks the rows this transaction changed with the project's next change number; returns it.
 pub(crate) async fn stamp_changes(
     tx: &mut Transaction<'static, Any>,

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use super::changes::stamp_changes;
+use super::changes::{change_seq, stamp_changes};
 use super::outcomes::{Decision, ModelRef, decide_item, judgments_by_item, update_outcomes};
 use super::progress::NoProgress;
 use super::project_lock::check_config_version;
@@ -291,14 +291,11 @@ async fn fit_model(
         let mut items = Vec::new();
         while let Some(page) = page_rx.recv().await {
             for item in page.items() {
-                let n = item.judgments().len();
-                if n == 0 {
+                if !item.add_to(&mut builder) {
                     continue;
                 }
-                judgments += n as u64;
+                judgments += item.judgments().len() as u64;
                 let adjudicated = item.status == Status::Adjudicated;
-                let known = item.label.filter(|_| adjudicated);
-                builder.add_item(item.item_id, item.judgments(), known);
                 items.push((item.item_id, adjudicated, item.label.map(str::to_owned)));
             }
         }
@@ -322,20 +319,6 @@ async fn fit_model(
         items,
         summary,
     })
-}
-
-/// The project's change number as `tx` sees it (0 before any change).
-async fn change_seq(
-    tx: &mut Transaction<'static, Any>,
-    project_id: i64,
-) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT seq FROM project_changes WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .unwrap_or(0),
-    )
 }
 
 /// Stores every judged item's model cells under `fitted` (labels as they are after

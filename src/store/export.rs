@@ -341,13 +341,7 @@ impl ExportSnapshot {
     /// The last change number of the project visible in this read view: the cursor a pipeline
     /// passes back as `since` to get only what changed after this export. 0 before any change.
     pub async fn change_cursor(&mut self, project_id: i64) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT seq FROM project_changes WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_optional(&mut *self.tx)
-                .await?
-                .unwrap_or(0),
-        )
+        super::changes::change_seq(&mut self.tx, project_id).await
     }
 
     /// The project's configuration version in this read view.

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::StoreError;
 use super::export::{FIRST_PAGE_ITEMS, next_page_items, packed_number, packed_text};
 use crate::domain::Status;
+use crate::domain::crowd::project_model::ModelBuilder;
 
 /// A page of items after the id `$1`, at most `$2` of them, of the project `$3`: each item's
 /// numbers and text lengths then its status and label, and each judgment's item, id, annotator
@@ -74,6 +75,18 @@ pub struct JudgedItem<'a> {
 }
 
 impl<'a> JudgedItem<'a> {
+    /// Adds the item to a crowd-model fit as every fit of the project does (exports and
+    /// re-fits alike, so that a re-fit's stored cells are the bytes an export's fit gives):
+    /// judged items only, an adjudication as the known answer. Whether it was added.
+    pub fn add_to(&self, builder: &mut ModelBuilder) -> bool {
+        if self.judgments.is_empty() {
+            return false;
+        }
+        let known = self.label.filter(|_| self.status == Status::Adjudicated);
+        builder.add_item(self.item_id, self.judgments(), known);
+        true
+    }
+
     /// (annotator id, normalised answer) of each judgment, in submission order.
     pub fn judgments(&self) -> impl ExactSizeIterator<Item = (i64, &'a str)> + Clone + 'a {
         let text = self.text;

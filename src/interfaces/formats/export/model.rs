@@ -12,12 +12,20 @@ use crate::domain::Status;
 use crate::domain::consensus_stats::ConsensusAccumulator;
 use crate::domain::crowd::dawid_skene::Options;
 use crate::domain::crowd::project_model::{CrowdModel, ModelBuilder};
-use crate::store::{ExportSnapshot, Project};
+use crate::store::{ExportSnapshot, JudgedItem, Project};
 
 /// The fitted model and the consensus counts of the same pass.
 pub(super) struct ModelPass {
     pub model: CrowdModel,
     pub consensus: ConsensusAccumulator,
+}
+
+/// Counts the item's judgments against its label when it is resolved.
+fn add_consensus(consensus: &mut ConsensusAccumulator, item: &JudgedItem<'_>) {
+    let resolved = item.label.filter(|_| item.status == Status::Resolved);
+    for (annotator, answer) in item.judgments() {
+        consensus.add(annotator, answer, resolved, item.item_judgments);
+    }
 }
 
 /// The consensus counts alone, for the stats of an export that read the model cells stored
@@ -37,10 +45,7 @@ pub(super) async fn consensus_pass(
         let mut consensus = ConsensusAccumulator::new();
         while let Some(page) = page_rx.recv().await {
             for item in page.items() {
-                let resolved = item.label.filter(|_| item.status == Status::Resolved);
-                for (annotator, answer) in item.judgments() {
-                    consensus.add(annotator, answer, resolved, item.item_judgments);
-                }
+                add_consensus(&mut consensus, &item);
             }
         }
         Ok::<_, ExportError>(consensus)
@@ -68,15 +73,9 @@ pub(super) async fn model_pass(
         let mut consensus = ConsensusAccumulator::new();
         while let Some(page) = page_rx.recv().await {
             for item in page.items() {
-                if item.judgments().len() == 0 {
-                    continue;
+                if item.add_to(&mut builder) {
+                    add_consensus(&mut consensus, &item);
                 }
-                let resolved = item.label.filter(|_| item.status == Status::Resolved);
-                for (annotator, answer) in item.judgments() {
-                    consensus.add(annotator, answer, resolved, item.item_judgments);
-                }
-                let known = item.label.filter(|_| item.status == Status::Adjudicated);
-                builder.add_item(item.item_id, item.judgments(), known);
             }
         }
         Ok::<_, ExportError>((builder, consensus))
