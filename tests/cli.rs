@@ -341,6 +341,10 @@ fn readme_walkthrough_with_mechanical_turk_batch(env: Env) {
         out.contains("19 rows read, 18 judgments added, 0 skipped as already present, 0 items created, 7 annotators created, 1 rejected assignments skipped"),
         "{out}"
     );
+    assert!(
+        out.contains("crowd model v1 fitted to 18 judgments of 7 annotators"),
+        "an import that adds judgments ends with a fit: {out}"
+    );
     let again = env.ok(&[
         "judgments",
         "import",
@@ -1267,13 +1271,25 @@ fn plan_and_model_commands_use_the_projects_crowd(env: Env) {
         "athlete-handles",
         &seed("athlete-handles-items.csv"),
     ]);
-    env.ok(&[
+    // Without a fit (`--no-fit`) first, to see "no model" below; the second import adds
+    // nothing and so does not fit either.
+    let imported = env.ok(&[
+        "judgments",
+        "import",
+        "--project",
+        "athlete-handles",
+        "--no-fit",
+        &seed("athlete-handles-mturk.csv"),
+    ]);
+    assert!(!imported.contains("crowd model"), "{imported}");
+    let again = env.ok(&[
         "judgments",
         "import",
         "--project",
         "athlete-handles",
         &seed("athlete-handles-mturk.csv"),
     ]);
+    assert!(!again.contains("crowd model"), "{again}");
     let table = env.ok(&[
         "plan",
         "--project",

@@ -621,3 +621,62 @@ on_both_backends!(
     #[tokio::test]
     late_judgments_never_flip_a_confidence_resolution
 );
+
+/// A re-fit writes what it worked out from its read, but items that changed between that read
+/// and its write are reviewed as they are at the write: here an item judged (resolved, then
+/// contradicted) after the fit read the project is flagged, and the model cells, which must be
+/// those of the data as it is, are left for the next re-fit.
+async fn a_refit_reviews_items_changed_after_its_read_as_they_are_now(db: TestDb) {
+    let backend = db.backend();
+    let s = &db.store;
+    let p = db.project(&confident(0.99, 2, 9)).await;
+    let (items, judgments) = history();
+    db.import_items(&p, &items).await;
+    db.import_judgments(&p, &judgments).await.unwrap();
+    s.refit_model(&p).await.unwrap();
+    let mut ids = Vec::new();
+    for g in 1..=5 {
+        ids.push(user_id(s, &format!("g{g}")).await);
+    }
+    let mut leases = Vec::new();
+    for &id in &ids {
+        leases.push(s.next_item(&p, id, T0).await.unwrap().expect("an item"));
+    }
+    let item_id = leases[0].external_id.clone();
+    assert!(leases.iter().all(|l| l.external_id == item_id), "{backend}");
+    let prepared = s.prepare_refit(&p).await.unwrap();
+    for (k, lease) in leases.iter().enumerate() {
+        let answer = if k < 2 { "nba" } else { "nhl" };
+        s.submit(&p, lease.id, ids[k], answer, "web", T0)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        item(s, &item_id).await.0,
+        "resolved",
+        "{backend}: resolved at its second judgment"
+    );
+    let refit = prepared.apply(s).await.unwrap();
+    assert_eq!(
+        (refit.flagged, refit.cells_stored),
+        (1, false),
+        "{backend}: {refit:?}"
+    );
+    let reviews = s.model_reviews(&p).await.unwrap();
+    assert_eq!(reviews.len(), 1, "{backend}");
+    assert_eq!(reviews[0].item_id, item_id, "{backend}");
+    assert_eq!(reviews[0].model_version, refit.version, "{backend}");
+    check_decisions(&db, &p).await;
+    // The next re-fit reads the project as it is: the same review, and the cells stored.
+    let next = s.refit_model(&p).await.unwrap();
+    assert_eq!(
+        (next.flagged, next.cells_stored),
+        (1, true),
+        "{backend}: {next:?}"
+    );
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    a_refit_reviews_items_changed_after_its_read_as_they_are_now
+);

@@ -915,3 +915,61 @@ on_both_backends!(
     #[tokio::test]
     stored_model_cells_export_the_same_bytes_as_a_fresh_fit
 );
+
+/// The server's periodic check stores the cells of a project that has gone quiet: not while
+/// it is changing, once at the first check that finds it unchanged, then never again until it
+/// changes and goes quiet once more.
+async fn quiet_projects_get_their_model_cells_once(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&leagues_fixed()).await;
+    let mut seen = std::collections::HashMap::new();
+    db.import_items(&p, "item_id,name\ni1,P1\ni2,P2\ni3,P3\ni4,P4\n")
+        .await;
+    assert_eq!(
+        db.store.refit_if_due(&p, &mut seen).await.unwrap(),
+        None,
+        "{backend}: no judgments, nothing to fit"
+    );
+    db.import_judgments(&p, JUDGMENTS).await.expect("judgments");
+    assert_eq!(
+        db.store.refit_if_due(&p, &mut seen).await.unwrap(),
+        None,
+        "{backend}: changed since the previous check"
+    );
+    let refit = db.store.refit_if_due(&p, &mut seen).await.unwrap();
+    let refit = refit.unwrap_or_else(|| panic!("{backend}: quiet since the previous check"));
+    assert!(refit.cells_stored, "{backend}: {refit:?}");
+    let mut snap = db.store.export_snapshot().await.unwrap();
+    assert!(
+        snap.stored_model(p.id).await.unwrap().is_some(),
+        "{backend}"
+    );
+    snap.close().await.unwrap();
+    assert_eq!(
+        db.store.refit_if_due(&p, &mut seen).await.unwrap(),
+        None,
+        "{backend}: cells current, nothing due"
+    );
+    db.import_judgments(&p, "item_id,annotator,answer\ni4,w1,nfl\n")
+        .await
+        .expect("judgment");
+    assert_eq!(
+        db.store.refit_if_due(&p, &mut seen).await.unwrap(),
+        None,
+        "{backend}: changed again"
+    );
+    let again = db.store.refit_if_due(&p, &mut seen).await.unwrap();
+    let again = again.unwrap_or_else(|| panic!("{backend}: quiet again"));
+    assert!(
+        again.cells_stored && again.judgments == refit.judgments + 1,
+        "{backend}: {again:?}"
+    );
+    // The cells the export reads now are the domain model's of the data as it is.
+    let (_, cells) = split_model_cells(&labels(&db, &p).await.0);
+    assert_eq!(cells, expected_model_cells(&db, &p).await, "{backend}");
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    quiet_projects_get_their_model_cells_once
+);

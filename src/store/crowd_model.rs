@@ -209,8 +209,15 @@ impl Store {
     /// estimates.
     #[tracing::instrument(skip(self, project), fields(slug = %project.slug()))]
     pub async fn refit_model(&self, project: &Project) -> Result<RefitSummary, StoreError> {
-        // The fit reads every judgment and runs EM: on a read transaction, so labeling goes on
-        // meanwhile (judgments that arrive during it wait for the next re-fit).
+        let summary = self.prepare_refit(project).await?.apply(self).await?;
+        tracing::info!(?summary, "crowd model re-fitted");
+        Ok(summary)
+    }
+
+    /// The first half of a re-fit, without the write lock: reads every judgment on a read
+    /// transaction (labeling goes on meanwhile), runs EM, and works out what the new estimates
+    /// do to the items. [`PreparedRefit::apply`] writes it.
+    pub async fn prepare_refit(&self, project: &Project) -> Result<PreparedRefit, StoreError> {
         // One snapshot for every page (PostgreSQL's default isolation takes one per statement),
         // so the change number read first dates what the fit saw.
         let mut read = match self.backend {
@@ -222,16 +229,48 @@ impl Store {
             }
         };
         let read_seq = change_seq(&mut read, project.id).await?;
-        let fitted = fit_model(&mut read, project).await?;
+        let confidence = project.rule().target().is_some();
+        let mut fitted = fit_model(&mut read, project, confidence).await?;
         read.rollback().await?;
+        let plan = confidence.then(|| plan_review(project, &fitted.model, &fitted.evidence));
+        fitted.evidence = Vec::new();
+        Ok(PreparedRefit {
+            project: project.clone(),
+            read_seq,
+            fitted,
+            plan,
+        })
+    }
+}
+
+/// A re-fit fitted and planned, not yet written (see [`Store::prepare_refit`]).
+pub struct PreparedRefit {
+    project: Project,
+    /// The project's change number the fit's read saw.
+    read_seq: i64,
+    fitted: Fitted,
+    plan: Option<ModelPlan>,
+}
+
+impl PreparedRefit {
+    /// Stores the new estimates and applies them in one write transaction. Items that changed
+    /// since the fit's read are reviewed as they are now; the model cells for exports are
+    /// stored only if nothing changed (they must be the bytes a fit of the data as it is gives).
+    pub async fn apply(self, store: &Store) -> Result<RefitSummary, StoreError> {
+        let PreparedRefit {
+            project,
+            read_seq,
+            fitted,
+            plan,
+        } = self;
+        let project = &project;
         let mut summary = fitted.summary.clone();
-        let model = &fitted.model;
-        let _turn = super::assignment::sqlite_turn(self).await?;
-        let mut tx = self.write_tx().await?;
+        let _turn = super::assignment::sqlite_turn(store).await?;
+        let mut tx = store.write_tx().await?;
         check_config_version(&mut tx, project).await?;
-        let unchanged = change_seq(&mut tx, project.id).await? == read_seq;
         // Takes the project row for the rest of the transaction: submits wait (briefly) so the
-        // version they decide with is the one they read.
+        // version they decide with is the one they read, and every writer that held it before
+        // has committed, so the change number read next is final for this transaction.
         let version: i64 = sqlx::query_scalar(
             "UPDATE projects SET model_version = model_version + 1 WHERE id = $1 \
              RETURNING model_version",
@@ -239,16 +278,23 @@ impl Store {
         .bind(project.id)
         .fetch_one(&mut *tx)
         .await?;
+        let unchanged = change_seq(&mut tx, project.id).await? == read_seq;
         summary.version = version;
-        store_model(&mut tx, project, model, &summary).await?;
-        let resolved = apply_model(&mut tx, project, model, version, &mut summary).await?;
+        store_model(&mut tx, project, &fitted.model, &summary).await?;
+        let mut resolved = HashMap::new();
+        if let Some(mut plan) = plan {
+            if !unchanged {
+                plan.redo_changed(&mut tx, project, &fitted.model, read_seq)
+                    .await?;
+            }
+            resolved = apply_model(&mut tx, project, version, plan, &mut summary).await?;
+        }
         if unchanged {
             store_cells(&mut tx, project, &fitted, &resolved).await?;
             summary.cells_stored = true;
         }
         summary.change_seq = change_seq(&mut tx, project.id).await?;
         tx.commit().await?;
-        tracing::info!(?summary, "crowd model re-fitted");
         Ok(summary)
     }
 }
@@ -261,7 +307,7 @@ pub(crate) async fn fit_in(
 ) -> Result<(AnnotatorModel, RefitSummary), StoreError> {
     let Fitted {
         model, mut summary, ..
-    } = fit_model(tx, project).await?;
+    } = fit_model(tx, project, false).await?;
     summary.version = version;
     store_model(tx, project, &model, &summary).await?;
     Ok((model, summary))
@@ -273,14 +319,27 @@ struct Fitted {
     crowd: CrowdModel,
     /// The judged items as the fit saw them: id, adjudicated or not, label.
     items: Vec<(i64, bool, Option<String>)>,
+    /// Under confidence stopping, the pending and resolved items with their judgments as the
+    /// fit saw them: what the re-fit re-decides and reviews without reading them again.
+    evidence: Vec<ItemEvidence>,
     summary: RefitSummary,
+}
+
+/// A pending or resolved item and its judgments (annotator id, normalised answer).
+struct ItemEvidence {
+    item_id: i64,
+    /// The resolved label; `None` for a pending item.
+    label: Option<String>,
+    judgments: Vec<(i64, String)>,
 }
 
 /// Fits the crowd model to every judgment of the project as `tx` sees them: the same items,
 /// order and known answers as an export's fit, so both give the same bytes.
+/// With `keep_evidence` it also keeps what [`apply_model`] needs.
 async fn fit_model(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
+    keep_evidence: bool,
 ) -> Result<Fitted, StoreError> {
     // The next page is read while this one is added.
     let (page_tx, mut page_rx) = tokio::sync::mpsc::channel(1);
@@ -289,6 +348,7 @@ async fn fit_model(
         let mut builder = ModelBuilder::new(project.answer());
         let mut judgments = 0u64;
         let mut items = Vec::new();
+        let mut evidence = Vec::new();
         while let Some(page) = page_rx.recv().await {
             for item in page.items() {
                 if !item.add_to(&mut builder) {
@@ -297,11 +357,18 @@ async fn fit_model(
                 judgments += item.judgments().len() as u64;
                 let adjudicated = item.status == Status::Adjudicated;
                 items.push((item.item_id, adjudicated, item.label.map(str::to_owned)));
+                if keep_evidence && matches!(item.status, Status::Pending | Status::Resolved) {
+                    evidence.push(ItemEvidence {
+                        item_id: item.item_id,
+                        label: item.label.map(str::to_owned),
+                        judgments: item.judgments().map(|(a, s)| (a, s.to_owned())).collect(),
+                    });
+                }
             }
         }
-        Ok::<_, StoreError>((builder, judgments, items))
+        Ok::<_, StoreError>((builder, judgments, items, evidence))
     };
-    let ((), (builder, judgments, items)) = tokio::try_join!(produce, consume)?;
+    let ((), (builder, judgments, items, evidence)) = tokio::try_join!(produce, consume)?;
     let crowd = builder
         .fit(&Options::default())
         .map_err(|e| StoreError::Corrupt(format!("crowd model of {:?}: {e}", project.slug())))?;
@@ -317,6 +384,7 @@ async fn fit_model(
         model,
         crowd,
         items,
+        evidence,
         summary,
     })
 }
@@ -393,85 +461,164 @@ async fn store_model(
     Ok(())
 }
 
-/// Re-decides the pending items under `model` and reviews the resolved ones.
-pub(crate) async fn apply_model(
+/// A resolved item the new model no longer supports: (item, label, its posterior, the
+/// model's answer, that answer's posterior).
+type Review = (i64, String, f64, String, f64);
+
+/// What new estimates do to the pending and resolved items: decisions for the pending items
+/// they decide, reviews of the resolved items they no longer support, and the resolved items
+/// they support again.
+struct ModelPlan {
+    updates: Vec<Decision>,
+    reviews: Vec<Review>,
+    supported: Vec<i64>,
+}
+
+/// Re-decides the pending items of `evidence` under `model` and reviews the resolved ones.
+fn plan_review(project: &Project, model: &AnnotatorModel, evidence: &[ItemEvidence]) -> ModelPlan {
+    let mut plan = ModelPlan {
+        updates: Vec::new(),
+        reviews: Vec::new(),
+        supported: Vec::new(),
+    };
+    let Some(target) = project.rule().target() else {
+        return plan;
+    };
+    // The version is only recorded when the decisions are written.
+    let model_ref = Some(ModelRef { model, version: 0 });
+    for item in evidence {
+        let Some(label) = &item.label else {
+            let d = decide_item(project, model_ref, item.item_id, &item.judgments);
+            if d.outcome(project).status() != Status::Pending {
+                plan.updates.push(d);
+            }
+            continue;
+        };
+        let pairs: Vec<(i64, &str)> = item
+            .judgments
+            .iter()
+            .map(|(a, s)| (*a, s.as_str()))
+            .collect();
+        let Some((best, best_p)) = model.best(&pairs) else {
+            continue;
+        };
+        let label_p = model
+            .posterior(&pairs)
+            .into_iter()
+            .find(|(a, _)| a == label)
+            .map_or(0.0, |(_, p)| p);
+        if &best != label || label_p < target {
+            plan.reviews
+                .push((item.item_id, label.clone(), label_p, best, best_p));
+        } else {
+            plan.supported.push(item.item_id);
+        }
+    }
+    plan
+}
+
+impl ModelPlan {
+    /// Replaces what the plan says about items changed after the change number `since` (the
+    /// fit's read) by a review of them as `tx` sees them.
+    async fn redo_changed(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        project: &Project,
+        model: &AnnotatorModel,
+        since: i64,
+    ) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, status, label FROM items WHERE project_id = $1 AND change_seq > $2 \
+             ORDER BY id",
+        )
+        .bind(project.id)
+        .bind(since)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut changed = Vec::with_capacity(rows.len());
+        let mut labels = HashMap::new();
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            changed.push(id);
+            let status: String = row.try_get("status")?;
+            match status.as_str() {
+                "pending" => {
+                    labels.insert(id, None);
+                }
+                "resolved" => {
+                    labels.insert(id, row.try_get::<Option<String>, _>("label")?);
+                }
+                _ => {}
+            }
+        }
+        let gone = |id: &i64| changed.binary_search(id).is_ok();
+        self.updates.retain(|d| !gone(&d.item_id));
+        self.reviews.retain(|r| !gone(&r.0));
+        self.supported.retain(|id| !gone(id));
+        let mut evidence = Vec::new();
+        for (item_id, judgments) in judgments_by_item(tx, project, Some(&changed)).await? {
+            if let Some(label) = labels.remove(&item_id) {
+                evidence.push(ItemEvidence {
+                    item_id,
+                    label,
+                    judgments,
+                });
+            }
+        }
+        let fresh = plan_review(project, model, &evidence);
+        self.updates.extend(fresh.updates);
+        self.reviews.extend(fresh.reviews);
+        self.supported.extend(fresh.supported);
+        Ok(())
+    }
+}
+
+/// Writes a [`ModelPlan`] made under model `version`; returns the items it resolved, with
+/// their labels.
+async fn apply_model(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
-    model: &AnnotatorModel,
     version: i64,
+    plan: ModelPlan,
     summary: &mut RefitSummary,
 ) -> Result<HashMap<i64, String>, StoreError> {
-    let Some(target) = project.rule().target() else {
-        return Ok(HashMap::new());
-    };
-    let statuses = sqlx::query(
-        "SELECT id, status, label FROM items WHERE project_id = $1 AND judgment_count > 0 \
-         AND status IN ('pending', 'resolved') ORDER BY id",
-    )
-    .bind(project.id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut pending = Vec::new();
-    let mut resolved: HashMap<i64, String> = HashMap::new();
-    for row in statuses {
-        let id: i64 = row.try_get("id")?;
-        let status: String = row.try_get("status")?;
-        if status == "pending" {
-            pending.push(id);
-        } else if let Some(label) = row.try_get::<Option<String>, _>("label")? {
-            resolved.insert(id, label);
-        }
-    }
-    let model_ref = Some(ModelRef { model, version });
     let now = now_ms();
-    let mut updates: Vec<Decision> = Vec::new();
-    let mut reviews: Vec<(i64, &str, f64, String, f64)> = Vec::new();
-    let mut supported: Vec<i64> = Vec::new();
-    for (item_id, judgments) in judgments_by_item(tx, project, None).await? {
-        if pending.binary_search(&item_id).is_ok() {
-            let d = decide_item(project, model_ref, item_id, &judgments);
-            match d.outcome(project).status() {
-                Status::Pending => {}
-                status => {
-                    summary.resolved += u64::from(status == Status::Resolved);
-                    updates.push(d);
-                }
-            }
-        } else if let Some(label) = resolved.get(&item_id) {
-            let pairs: Vec<(i64, &str)> = judgments.iter().map(|(a, s)| (*a, s.as_str())).collect();
-            let Some((best, best_p)) = model.best(&pairs) else {
-                continue;
-            };
-            let label_p = model
-                .posterior(&pairs)
-                .into_iter()
-                .find(|(a, _)| a == label)
-                .map_or(0.0, |(_, p)| p);
-            if &best != label || label_p < target {
-                reviews.push((item_id, label.as_str(), label_p, best, best_p));
-            } else {
-                supported.push(item_id);
-            }
-        }
-    }
     let mut now_resolved = HashMap::new();
-    if !updates.is_empty() {
-        update_outcomes(tx, project, &updates, Some(version), true, now, &NoProgress).await?;
+    if !plan.updates.is_empty() {
+        update_outcomes(
+            tx,
+            project,
+            &plan.updates,
+            Some(version),
+            true,
+            now,
+            &NoProgress,
+        )
+        .await?;
         stamp_changes(tx, project.id).await?;
-        for d in &updates {
+        for d in &plan.updates {
             if let Outcome::Resolved { label, .. } = d.outcome(project) {
+                summary.resolved += 1;
                 now_resolved.insert(d.item_id, label);
             }
         }
     }
-    for id in supported {
+    // Few items are under review: delete the rows of those supported again, not one
+    // statement per supported item.
+    let under_review: Vec<i64> =
+        sqlx::query_scalar("SELECT item_id FROM model_reviews WHERE project_id = $1")
+            .bind(project.id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let supported: std::collections::HashSet<i64> = plan.supported.into_iter().collect();
+    for id in under_review.into_iter().filter(|id| supported.contains(id)) {
         sqlx::query("DELETE FROM model_reviews WHERE item_id = $1")
             .bind(id)
             .execute(&mut **tx)
             .await?;
     }
-    summary.flagged = reviews.len() as u64;
-    for (id, label, label_p, best, best_p) in reviews {
+    summary.flagged = plan.reviews.len() as u64;
+    for (id, label, label_p, best, best_p) in plan.reviews {
         sqlx::query("DELETE FROM model_reviews WHERE item_id = $1")
             .bind(id)
             .execute(&mut **tx)

@@ -31,7 +31,9 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use adjudication::UnresolvedItem;
 pub use assignment::{Lease, SubmitReceipt};
-pub use crowd_model::{ModelInfo, ModelReview, REFIT_GROWTH, REFIT_MIN_NEW, RefitSummary};
+pub use crowd_model::{
+    ModelInfo, ModelReview, PreparedRefit, REFIT_GROWTH, REFIT_MIN_NEW, RefitSummary,
+};
 pub use error::StoreError;
 pub use export::{ExportRow, ExportSnapshot, ItemFilter, JudgmentExportRow};
 pub use import::{

@@ -70,25 +70,48 @@ pub(crate) async fn decisions(
 }
 
 /// The project's judgments as (annotator id, normalised answer), grouped by item in id order
-/// (all items with judgments, or those in `only`, sorted).
+/// (all items with judgments, or those in `only`, sorted: then only their judgments are read).
 pub(crate) async fn judgments_by_item(
     tx: &mut Transaction<'static, Any>,
     project: &Project,
     only: Option<&[i64]>,
 ) -> Result<Vec<(i64, Vec<(i64, String)>)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT item_id, annotator_id, normalized FROM judgments WHERE project_id = $1 \
-         ORDER BY item_id, id",
-    )
-    .bind(project.id)
-    .fetch_all(&mut **tx)
-    .await?;
+    let rows = match only {
+        None => {
+            sqlx::query(
+                "SELECT item_id, annotator_id, normalized FROM judgments WHERE project_id = $1 \
+                 ORDER BY item_id, id",
+            )
+            .bind(project.id)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Some(ids) => {
+            let backend = Backend::of(tx);
+            let mut rows = Vec::new();
+            for chunk in ids.chunks(MAX_BINDS.min(2000)) {
+                let mut sql = String::from(
+                    "SELECT item_id, annotator_id, normalized FROM judgments WHERE item_id IN (",
+                );
+                for r in 0..chunk.len() {
+                    if r > 0 {
+                        sql.push_str(", ");
+                    }
+                    backend.push_param(&mut sql, 1 + r);
+                }
+                sql.push_str(") ORDER BY item_id, id");
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                rows.extend(q.fetch_all(&mut **tx).await?);
+            }
+            rows
+        }
+    };
     let mut per_item: Vec<(i64, Vec<(i64, String)>)> = Vec::new();
     for row in rows {
         let item: i64 = row.try_get("item_id")?;
-        if only.is_some_and(|ids| ids.binary_search(&item).is_err()) {
-            continue;
-        }
         let judgment = (row.try_get("annotator_id")?, row.try_get("normalized")?);
         match per_item.last_mut() {
             Some((id, list)) if *id == item => list.push(judgment),

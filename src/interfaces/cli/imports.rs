@@ -31,6 +31,10 @@ pub enum JudgmentsCommand {
         /// Answer column of a Mechanical Turk file with several (`NAME` or `Answer.NAME`).
         #[arg(long, value_name = "NAME")]
         answer_field: Option<String>,
+        /// Do not re-fit the crowd model afterwards (by default an import that added
+        /// judgments ends with `quorum model fit`, so exports read the stored model cells).
+        #[arg(long)]
+        no_fit: bool,
         file: PathBuf,
     },
 }
@@ -71,6 +75,7 @@ pub(super) async fn judgments(store: &Store, command: JudgmentsCommand) -> Resul
         JudgmentsCommand::Import {
             project,
             answer_field,
+            no_fit,
             file,
         } => {
             let project = store.project_by_slug(&project).await?;
@@ -90,6 +95,12 @@ pub(super) async fn judgments(store: &Store, command: JudgmentsCommand) -> Resul
             summary.rows_read = rows;
             summary.skipped_rejected = rejected;
             println!("{}: {}", file.display(), judgment_summary(&summary));
+            if summary.judgments_added > 0 && !no_fit {
+                eprint!("fitting the crowd model…");
+                let s = store.refit_model(&project).await?;
+                eprintln!();
+                println!("{}", super::model::refit_line(&s));
+            }
             Ok(())
         }
     }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
-use crate::store::Store;
+use crate::store::{RefitSummary, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
@@ -27,16 +27,7 @@ pub(super) async fn run(store: &Store, command: ModelCommand) -> Result<()> {
         ModelCommand::Fit { project } => {
             let project = store.project_by_slug(&project).await?;
             let s = store.refit_model(&project).await?;
-            println!(
-                "model v{} fitted to {} judgments of {} annotators in {} iterations{}: {} pending items resolved, {} resolved items flagged for review",
-                s.version,
-                s.judgments,
-                s.annotators,
-                s.iterations,
-                if s.converged { "" } else { " (not converged)" },
-                s.resolved,
-                s.flagged
-            );
+            println!("{}", refit_line(&s));
             Ok(())
         }
         ModelCommand::Show { project } => {
@@ -77,4 +68,18 @@ pub(super) async fn run(store: &Store, command: ModelCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// What a re-fit did, in one line (`quorum model fit`, and the end of a judgments import).
+pub(super) fn refit_line(s: &RefitSummary) -> String {
+    format!(
+        "crowd model v{} fitted to {} judgments of {} annotators in {} iterations{}: {} pending items resolved, {} resolved items flagged for review",
+        s.version,
+        s.judgments,
+        s.annotators,
+        s.iterations,
+        if s.converged { "" } else { " (not converged)" },
+        s.resolved,
+        s.flagged
+    )
 }
