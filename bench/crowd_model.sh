@@ -15,13 +15,22 @@
 #           a temporary git worktree) against the current tree, alternating, EXPORT_PAIRS
 #           pairs, on two SQLite projects each version imports itself: the choice project of
 #           the ds part (CLASSES options) and the text project of bench/import_export.sh
-#           (examples/bench_data.rs, ITEMS × JUDGMENTS handles).
+#           (examples/bench_data.rs, ITEMS × JUDGMENTS handles). Three versions per pair:
+#           before, after with the model cells stored (the import ends with a re-fit), and
+#           after with stale cells (imported with --no-fit: the export fits).
+#   refit   `quorum model fit` of REFIT_BASELINE against the current tree, alternating, RUNS
+#           pairs, on a confidence-stopping copy of the choice project (each run on a fresh
+#           copy of one database), while a second process takes SQLite's write lock every
+#           5 ms (BEGIN IMMEDIATE; COMMIT): its longest wait is what a labeling submit would
+#           have waited for the re-fit.
 # Everything happens in a temporary directory that is removed at the end (KEEP=1 keeps it).
 #
 # Environment knobs (defaults in brackets):
 #   PARTS ["ds plan export"]  ITEMS [100000]  JUDGMENTS [9]  ANNOTATORS [200]  CLASSES [4]
 #   RUNS [3]  PLAN_RUNS [10]  EXPORT_PAIRS [3]  SEED [42]
 #   BASELINE [ef779c5]        the "before" commit of the export part
+#   REFIT_BASELINE [072bfe1]  the "before" commit of the refit part (REFIT_BASELINE_QUORUM:
+#                             a prebuilt binary instead)
 #   BASELINE_QUORUM           a prebuilt baseline binary instead of building BASELINE
 #   QUORUM, DS_BENCH          prebuilt current binaries (else built into CARGO_TARGET_DIR)
 #   CROWDKIT_PYTHON           a python with crowd-kit; else a venv is made in the work
@@ -36,7 +45,7 @@ ROOT=$PWD
 PARTS=${PARTS:-"ds plan export"}
 ITEMS=${ITEMS:-100000} JUDGMENTS=${JUDGMENTS:-9} ANNOTATORS=${ANNOTATORS:-200} CLASSES=${CLASSES:-4}
 RUNS=${RUNS:-3} PLAN_RUNS=${PLAN_RUNS:-10} EXPORT_PAIRS=${EXPORT_PAIRS:-3} SEED=${SEED:-42}
-BASELINE=${BASELINE:-ef779c5} KEEP=${KEEP:-0} BENCH_WAIT_QUIET=${BENCH_WAIT_QUIET:-300}
+BASELINE=${BASELINE:-ef779c5} REFIT_BASELINE=${REFIT_BASELINE:-072bfe1} KEEP=${KEEP:-0} BENCH_WAIT_QUIET=${BENCH_WAIT_QUIET:-300}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 [ -x /usr/bin/time ] || { echo "error: need GNU time (apt-get install time)" >&2; exit 1; }
 
@@ -44,7 +53,9 @@ PARENT=${BENCH_DIR:-${TMPDIR:-/tmp}}
 mkdir -p "$PARENT"
 WORK=$(mktemp -d "$PARENT/quorum-crowd.XXXXXX")
 cleanup() {
-    if [ -d "$WORK/baseline" ]; then git -C "$ROOT" worktree remove --force "$WORK/baseline" || true; fi
+    for w in baseline refit-baseline; do
+        if [ -d "$WORK/$w" ]; then git -C "$ROOT" worktree remove --force "$WORK/$w" || true; fi
+    done
     if [ "$KEEP" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -195,24 +206,26 @@ agree = $((JUDGMENTS / 2 + 1))
 max = $JUDGMENTS
 stop = "early"
 EOF
-    for v in before after; do
-        bin=$BEFORE
-        [ "$v" = after ] && bin=$QUORUM
+    for v in before after fresh; do
+        bin=$BEFORE nofit=()
+        [ "$v" = before ] || bin=$QUORUM
+        [ "$v" = fresh ] && nofit=(--no-fit)
         for p in choice text; do
             db="sqlite://$WORK/$v-$p.db"
             "$bin" --database "$db" project create --config "$WORK/$p.toml" >/dev/null
-            "$bin" --database "$db" judgments import --project "$([ $p = choice ] && echo crowd || echo bench)" "$WORK/$p.csv" | tail -n1 | sed "s/^/  $v $p: /" >&2
+            "$bin" --database "$db" judgments import --project "$([ $p = choice ] && echo crowd || echo bench)" \
+                "${nofit[@]}" "$WORK/$p.csv" | sed "s/^/  $v $p: /" >&2
         done
     done
-    REPORT+=("export: project | files | pair | before s | before MiB | after s | after MiB | after/before | others' CPU s")
+    REPORT+=("export: project | files | pair | before s | before MiB | stored cells s | MiB | stale cells (fit) s | MiB | stored/before | stale/before | others' CPU s")
     for p in choice text; do
         slug=$([ $p = choice ] && echo crowd || echo bench)
         for files in labels stats; do
             for pair in $(seq 1 "$EXPORT_PAIRS"); do
                 row=()
-                for v in before after; do
+                for v in before after fresh; do
                     bin=$BEFORE
-                    [ "$v" = after ] && bin=$QUORUM
+                    [ "$v" = before ] || bin=$QUORUM
                     extra=()
                     [ "$files" = stats ] && extra=(--stats "$WORK/$v-$p.json")
                     timed "export-$v-$p-$files-$pair" "$bin" --database "sqlite://$WORK/$v-$p.db" \
@@ -220,13 +233,87 @@ EOF
                     row+=("$SECS" "$RSS_MB" "$OTHERS")
                 done
                 REPORT+=("$(awk -v p="$p" -v f="$files" -v n="$pair" -v bs="${row[0]}" -v bm="${row[1]}" \
-                    -v bo="${row[2]}" -v as="${row[3]}" -v am="${row[4]}" -v ao="${row[5]}" 'BEGIN {
-                    printf "| %s | %s | %d | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f / %.2f |",
-                        p, f, n, bs, bm, as, am, (bs > 0 ? as / bs : 0), bo, ao }')")
+                    -v bo="${row[2]}" -v as="${row[3]}" -v am="${row[4]}" -v ao="${row[5]}" \
+                    -v fs="${row[6]}" -v fm="${row[7]}" -v fo="${row[8]}" 'BEGIN {
+                    printf "| %s | %s | %d | %.2f | %.1f | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f / %.2f / %.2f |",
+                        p, f, n, bs, bm, as, am, fs, fm, (bs > 0 ? as / bs : 0), (bs > 0 ? fs / bs : 0), bo, ao, fo }')")
                 echo "  ${REPORT[-1]}" >&2
             done
         done
+        cmp -s "$WORK/after-$p.csv" "$WORK/fresh-$p.csv" && same="byte-identical" || same="DIFFERENT"
         echo "  $p labels header after: $(head -n1 "$WORK/after-$p.csv"); rows $(($(wc -l <"$WORK/after-$p.csv") - 1)) after, $(($(wc -l <"$WORK/before-$p.csv") - 1)) before" >&2
+        REPORT+=("export $p: stored-cells and fresh-fit labels files $same")
+    done
+fi
+
+# --- refit: a re-fit's time and its write-lock stall, before and after -----------------------
+if [[ " $PARTS " == *" refit "* ]]; then
+    RBEFORE=${REFIT_BASELINE_QUORUM:-}
+    if [ -z "$RBEFORE" ]; then
+        echo "building refit baseline $REFIT_BASELINE in a worktree ..." >&2
+        git -C "$ROOT" worktree add --detach "$WORK/refit-baseline" "$REFIT_BASELINE" >&2
+        (cd "$WORK/refit-baseline" && CARGO_TARGET_DIR=$WORK/refit-baseline-target \
+            cargo build --release --quiet --bin quorum)
+        RBEFORE=$WORK/refit-baseline-target/release/quorum
+    fi
+    [ -f "$WORK/crowd.csv" ] || "$DS_BENCH" --items "$ITEMS" --annotators "$ANNOTATORS" \
+        --judgments "$JUDGMENTS" --classes "$CLASSES" --seed "$SEED" --runs 0 --csv "$WORK/crowd.csv" >&2
+    awk -F, 'NR == 1 { print "item_id,annotator,answer"; next } { print $2 "," $1 "," $3 }' \
+        "$WORK/crowd.csv" >"$WORK/choice.csv"
+    options=$(seq 0 $((CLASSES - 1)) | sed 's/.*/"c&"/' | paste -sd,)
+    cat >"$WORK/confident.toml" <<EOF
+name = "Confident"
+slug = "confident"
+instructions = "Benchmark"
+[answer]
+kind = "choice"
+options = [$options]
+[quorum]
+stop = "confidence"
+target = 0.999
+min = 2
+max = $JUDGMENTS
+EOF
+    "$QUORUM" --database "sqlite://$WORK/refit.db" project create --config "$WORK/confident.toml" >/dev/null
+    "$QUORUM" --database "sqlite://$WORK/refit.db" judgments import --project confident "$WORK/choice.csv" \
+        | sed 's/^/  refit project: /' >&2
+    cat >"$WORK/probe.py" <<'EOF'
+import os, sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], timeout=600, isolation_level=None)
+worst = 0.0; n = 0
+while not os.path.exists(sys.argv[2]):
+    t = time.perf_counter(); c.execute("BEGIN IMMEDIATE"); c.execute("COMMIT")
+    worst = max(worst, time.perf_counter() - t); n += 1
+    time.sleep(0.005)
+print(f"worst_ms={worst * 1e3:.1f} takes={n}")
+EOF
+    # A consistent copy of the database (the WAL folded in), fresh for every run.
+    copy_db() { python3 -c 'import sqlite3, sys
+s = sqlite3.connect(sys.argv[1]); d = sqlite3.connect(sys.argv[2]); s.backup(d)
+d.execute("PRAGMA journal_mode = WAL")' "$1" "$2"; }
+    REPORT+=("refit: pair | before s | before longest writer wait ms | after s | after longest writer wait ms | after/before s | others' CPU s")
+    for pair in $(seq 1 "$RUNS"); do
+        row=()
+        for v in before after; do
+            bin=$RBEFORE
+            [ "$v" = after ] && bin=$QUORUM
+            rm -f "$WORK/run.db" "$WORK/run.db-wal" "$WORK/run.db-shm" "$WORK/probe.stop"
+            copy_db "$WORK/refit.db" "$WORK/run.db"
+            wait_quiet
+            python3 "$WORK/probe.py" "$WORK/run.db" "$WORK/probe.stop" >"$WORK/probe.out" &
+            probe=$!
+            BENCH_WAIT_QUIET=0 timed "refit-$v-$pair" "$bin" --database "sqlite://$WORK/run.db" \
+                model fit --project confident
+            touch "$WORK/probe.stop"
+            wait "$probe"
+            row+=("$SECS" "$(sed -n 's/.*worst_ms=\([0-9.]*\).*/\1/p' "$WORK/probe.out")" "$OTHERS")
+            sed "s/^/  $v: /" "$WORK/refit-$v-$pair.out" >&2
+        done
+        REPORT+=("$(awk -v n="$pair" -v bs="${row[0]}" -v bw="${row[1]}" -v bo="${row[2]}" \
+            -v as="${row[3]}" -v aw="${row[4]}" -v ao="${row[5]}" 'BEGIN {
+            printf "| %d | %.2f | %.0f | %.2f | %.0f | %.2f | %.2f / %.2f |", n, bs, bw, as, aw,
+                (bs > 0 ? as / bs : 0), bo, ao }')")
+        echo "  ${REPORT[-1]}" >&2
     done
 fi
 

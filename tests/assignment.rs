@@ -739,3 +739,86 @@ on_both_backends!(
     #[tokio::test]
     project_for_member_answers_members_only
 );
+
+/// Assignment hands out first the leases that can still matter (K minus the leader's votes
+/// under early K of N), and the others only when nothing else is left: a crowd larger than
+/// the rule's `max` then saves the judgments early stopping promises instead of leasing all
+/// `max` slots of an item before its first answer is back.
+async fn a_large_crowd_leases_only_what_can_still_matter(db: TestDb) {
+    let backend = db.backend();
+    let store = Arc::new(db.store.clone());
+    let p = Arc::new(db.project(&config(7, 9, "early")).await);
+    let mut items = String::from("item_id,name\n");
+    for i in 0..40 {
+        items.push_str(&format!("i{i:02},Player {i}\n"));
+    }
+    db.import_items(&p, &items).await;
+    let mut users = Vec::new();
+    for n in 0..18 {
+        users.push(annotator(&store, n).await);
+    }
+    // Nine claims, one after another: seven on the first item (seven agreeing answers decide
+    // it), the eighth and ninth on the next one.
+    let mut first = Vec::new();
+    for u in &users[..9] {
+        first.push(store.next_item(&p, *u, T0).await.unwrap().expect("an item"));
+    }
+    let on = |id: &str| first.iter().filter(|l| l.external_id == id).count();
+    assert_eq!((on("i00"), on("i01")), (7, 2), "{backend}: {first:?}");
+    for (l, u) in first.iter().zip(&users) {
+        store.release(&p, l.id, *u).await.unwrap();
+    }
+    // The whole crowd at once, every annotator giving the same answer.
+    let tasks: Vec<_> = users
+        .iter()
+        .map(|&uid| {
+            let (store, p) = (store.clone(), p.clone());
+            tokio::spawn(async move {
+                let mut now = T0;
+                while let Some(lease) = store.next_item(&p, uid, now).await.expect("next") {
+                    now += 1;
+                    store
+                        .submit(&p, lease.id, uid, "@same", "api", now)
+                        .await
+                        .expect("submit");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rows =
+        sqlx::query("SELECT status, judgment_count FROM items WHERE project_id = $1 ORDER BY id")
+            .bind(p.id)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let counts: Vec<i64> = rows.iter().map(|r| r.get("judgment_count")).collect();
+    assert!(
+        rows.iter()
+            .all(|r| r.get::<String, _>("status") == "resolved"),
+        "{backend}"
+    );
+    let total: i64 = counts.iter().sum();
+    // Leasing every slot would give 9 × 40 = 360; only the tail (items left when nothing
+    // else is) may get an eighth or ninth judgment, at most one each per annotator.
+    assert!(
+        counts.iter().all(|&c| (7..=9).contains(&c)),
+        "{backend}: {counts:?}"
+    );
+    assert!(
+        total <= 7 * 40 + 2 * 18,
+        "{backend}: {total} judgments: {counts:?}"
+    );
+    let at_seven = counts.iter().filter(|&&c| c == 7).count();
+    assert!(
+        at_seven >= 30,
+        "{backend}: {at_seven} items at 7: {counts:?}"
+    );
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    a_large_crowd_leases_only_what_can_still_matter
+);

@@ -101,6 +101,11 @@ async fn check_decisions(db: &TestDb, p: &Project) -> usize {
 
 /// A trained crowd: 60 items answered unanimously and correctly by five annotators.
 fn history() -> (String, String) {
+    history_with(5)
+}
+
+/// [`history`] with `new` unjudged items `n0`, `n1`, ….
+fn history_with(new: usize) -> (String, String) {
     let mut items = String::from("item_id,name\n");
     let mut judgments = String::from("item_id,annotator,answer\n");
     for i in 0..60 {
@@ -110,7 +115,7 @@ fn history() -> (String, String) {
             judgments.push_str(&format!("t{i},g{g},{truth}\n"));
         }
     }
-    for i in 0..5 {
+    for i in 0..new {
         items.push_str(&format!("n{i},N{i}\n"));
     }
     (items, judgments)
@@ -554,7 +559,7 @@ async fn late_judgments_never_flip_a_confidence_resolution(db: TestDb) {
     let backend = db.backend();
     let s = &db.store;
     let p = db.project(&confident(0.99, 2, 9)).await;
-    let (items, judgments) = history();
+    let (items, judgments) = history_with(1);
     db.import_items(&p, &items).await;
     db.import_judgments(&p, &judgments).await.unwrap();
     s.refit_model(&p).await.unwrap();
@@ -562,7 +567,8 @@ async fn late_judgments_never_flip_a_confidence_resolution(db: TestDb) {
     for g in 1..=5 {
         ids.push(user_id(s, &format!("g{g}")).await);
     }
-    // All five lease the same item (closest to a decision first, nobody judged it yet).
+    // All five lease the one item left: two leases can matter (`min`), the other three are
+    // handed out because nothing else is left.
     let mut leases = Vec::new();
     for &id in &ids {
         leases.push(s.next_item(&p, id, T0).await.unwrap().expect("an item"));
@@ -630,7 +636,7 @@ async fn a_refit_reviews_items_changed_after_its_read_as_they_are_now(db: TestDb
     let backend = db.backend();
     let s = &db.store;
     let p = db.project(&confident(0.99, 2, 9)).await;
-    let (items, judgments) = history();
+    let (items, judgments) = history_with(1);
     db.import_items(&p, &items).await;
     db.import_judgments(&p, &judgments).await.unwrap();
     s.refit_model(&p).await.unwrap();

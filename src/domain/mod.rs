@@ -13,5 +13,5 @@ pub mod stats;
 pub mod tally;
 
 pub use config::{AnswerError, AnswerSpec, ConfigError, ProjectConfig, ProjectDraft};
-pub use rule::{Outcome, QuorumRule, Status, StopMode};
+pub use rule::{Outcome, QuorumRule, Status, StopMode, UsefulLeases};
 pub use tally::Tally;

@@ -385,6 +385,76 @@ impl fmt::Display for Status {
     }
 }
 
+/// How many open leases can still matter for a pending item: the ones assignment hands out
+/// before any other (see [`QuorumRule::useful_leases`]). Leases beyond them are handed out only
+/// when no item has a useful one left, so annotators are never idle while work remains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsefulLeases {
+    /// K of an early-stopping K-of-N rule: K minus the leading answer's votes can decide it.
+    leader: Option<u32>,
+    /// `min` of confidence stopping: what the item still needs to reach it, then
+    /// [`AFTER_MIN_IN_FLIGHT`] at a time.
+    min: Option<u32>,
+}
+
+/// Under confidence stopping, the leases in flight once an item has (or will have) `min`
+/// judgments: each new judgment may be the one that reaches the target.
+pub const AFTER_MIN_IN_FLIGHT: u32 = 1;
+
+impl UsefulLeases {
+    /// No bound but the rule's `max` (fixed stopping, and the fallback).
+    pub const ANY: UsefulLeases = UsefulLeases {
+        leader: None,
+        min: None,
+    };
+
+    /// Whether one more lease can still matter for an item with `leases` open, `votes` for
+    /// its leading answer and `judgments` in all.
+    pub fn allows(&self, leases: u32, votes: u32, judgments: u32) -> bool {
+        let leader = self.leader.is_none_or(|k| leases + votes < k);
+        let min = self
+            .min
+            .is_none_or(|m| leases + judgments < m || leases < AFTER_MIN_IN_FLIGHT);
+        leader && min
+    }
+
+    /// The same test as numbers `(a, b, c)` for SQL: one more lease is useful exactly when
+    /// `leases < a - votes AND (leases < b - judgments OR leases < c)`.
+    pub fn sql_bounds(&self) -> (i64, i64, i64) {
+        const UNBOUNDED: i64 = 1 << 40;
+        (
+            self.leader.map_or(UNBOUNDED, i64::from),
+            self.min.map_or(UNBOUNDED, i64::from),
+            if self.min.is_some() {
+                i64::from(AFTER_MIN_IN_FLIGHT)
+            } else {
+                UNBOUNDED
+            },
+        )
+    }
+}
+
+impl QuorumRule {
+    /// The leases that can still matter for a pending item under this rule. Handing all of an
+    /// item's `max` slots out at once (closest to a decision first does, under a large crowd)
+    /// spends every slot before the first answer is back, so no stop rule could save any:
+    /// early K of N needs at most K minus the leader's votes more (if they all agree, it
+    /// decides), confidence stopping `min` and then one at a time, fixed stopping all `max`.
+    pub fn useful_leases(&self) -> UsefulLeases {
+        match self.stop {
+            StopMode::Early => UsefulLeases {
+                leader: Some(self.agree),
+                min: None,
+            },
+            StopMode::Fixed => UsefulLeases::ANY,
+            StopMode::Confidence => UsefulLeases {
+                leader: None,
+                min: Some(self.min),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,6 +654,40 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn useful_leases_follow_each_stop() {
+        let early = rule(7, 9, StopMode::Early).useful_leases();
+        // Nothing judged: 7 agreeing answers would decide it, an 8th lease could not matter.
+        assert!(early.allows(6, 0, 0) && !early.allows(7, 0, 0));
+        // 4 for the leader, 1 against, 2 in flight: one more could make 7.
+        assert!(early.allows(2, 4, 5) && !early.allows(3, 4, 5));
+        let fixed = rule(7, 9, StopMode::Fixed).useful_leases();
+        assert!(fixed.allows(8, 0, 0));
+        let confident = QuorumRule::confidence(0.99, 3, 9).unwrap().useful_leases();
+        assert!(confident.allows(2, 0, 0) && !confident.allows(3, 0, 0));
+        assert!(confident.allows(0, 3, 5) && !confident.allows(1, 3, 5));
+        assert!(confident.allows(1, 1, 1) && !confident.allows(2, 1, 1));
+    }
+
+    proptest! {
+        /// The SQL form assignment uses says what `allows` says.
+        #[test]
+        fn useful_leases_sql_bounds_agree_with_allows(
+            k in 2u32..12, extra in 0u32..6, min in 1u32..9, stop in 0u8..3,
+            leases in 0u32..20, votes in 0u32..20, judgments in 0u32..20,
+        ) {
+            let r = match stop {
+                0 => rule(k, 2 * k - 1, StopMode::Early),
+                1 => rule(k, 2 * k - 1, StopMode::Fixed),
+                _ => QuorumRule::confidence(0.99, min, min + extra).unwrap(),
+            };
+            let u = r.useful_leases();
+            let (a, b, c) = u.sql_bounds();
+            let (l, v, j) = (i64::from(leases), i64::from(votes), i64::from(judgments));
+            prop_assert_eq!(u.allows(leases, votes, judgments), l < a - v && (l < b - j || l < c));
         }
     }
 }

@@ -8,6 +8,13 @@
 //!   out (`CHECK (judgment_count + lease_count <= capacity)`, the claim's `WHERE`);
 //! - an expired lease's slot returns to the pool exactly once (`DELETE … RETURNING`).
 //!
+//! Order: the item closest to a decision first (most votes for its leading answer, then most
+//! judgments), among the items where one more lease can still matter under the rule
+//! (`UsefulLeases`: K minus the leader's votes for early K of N, `min` then one at a time for
+//! confidence stopping); only when no item has such a slot left, any free slot. Without that
+//! bound a large crowd leases all of an item's `max` slots before its first answer is back,
+//! and no stop rule saves a judgment.
+//!
 //! One idea: the life of a lease, from claim to submit, skip, release or expiry. Every step
 //! keeps the same invariants over the same rows, so they stay in one file; the long part is
 //! the per-backend claim and the retries around it.
@@ -19,7 +26,7 @@ use super::outcomes::{ModelRef, redecide, return_slots};
 use super::project_lock::{check_config_version, lock_project_shared};
 use super::projects::Project;
 use super::{Backend, Store, StoreError};
-use crate::domain::Outcome;
+use crate::domain::{Outcome, UsefulLeases};
 
 /// An annotator's reservation of one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +70,8 @@ macro_rules! eligible_items {
            AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.item_id = i.id AND j.annotator_id = $2) \
            AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = i.id AND l.annotator_id = $2) \
            AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.annotator_id = $2) \
+           AND i.lease_count < $3 - i.votes \
+           AND (i.lease_count < $4 - i.judgment_count OR i.lease_count < $5) \
          ORDER BY i.votes DESC, i.judgment_count DESC, i.id LIMIT 1"
     };
 }
@@ -475,11 +484,23 @@ async fn claim(
         Backend::Sqlite => CLAIM_SQLITE,
         Backend::Postgres => CLAIM_POSTGRES,
     };
-    let claimed = sqlx::query(sql)
-        .bind(project.id)
-        .bind(annotator_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    // A lease that can still matter first; any free slot when no item has one left, so
+    // annotators are not idle while an item still needs judgments.
+    let mut claimed = None;
+    for useful in [project.rule().useful_leases(), UsefulLeases::ANY] {
+        let (a, b, c) = useful.sql_bounds();
+        claimed = sqlx::query(sql)
+            .bind(project.id)
+            .bind(annotator_id)
+            .bind(a)
+            .bind(b)
+            .bind(c)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if claimed.is_some() || useful == UsefulLeases::ANY {
+            break;
+        }
+    }
     let Some(row) = claimed else {
         // Nothing eligible, or (PostgreSQL) another transaction won the race for the item
         // this snapshot saw.
@@ -598,9 +619,13 @@ async fn any_eligible(
     project_id: i64,
     annotator_id: i64,
 ) -> Result<bool, StoreError> {
+    let (a, b, c) = UsefulLeases::ANY.sql_bounds();
     let found: Option<i64> = sqlx::query_scalar(eligible_items!())
         .bind(project_id)
         .bind(annotator_id)
+        .bind(a)
+        .bind(b)
+        .bind(c)
         .fetch_optional(&mut *tx)
         .await?;
     Ok(found.is_some())
