@@ -177,13 +177,19 @@ impl Store {
         project: &Project,
         seen: &mut HashMap<i64, i64>,
     ) -> Result<Option<RefitSummary>, StoreError> {
+        let confidence = project.rule().target().is_some();
+        // Counting the judgments is a pass over the project's index: only confidence stopping
+        // needs the count; for the others, whether there is one.
         let row = sqlx::query(
             "SELECT coalesce((SELECT seq FROM project_changes WHERE project_id = $1), 0) AS seq, \
              (SELECT cells_change_seq FROM crowd_models WHERE project_id = $1) AS cells, \
              (SELECT judgments FROM crowd_models WHERE project_id = $1) AS fitted, \
-             (SELECT COUNT(*) FROM judgments WHERE project_id = $1) AS judgments",
+             CASE WHEN $2 = 1 THEN (SELECT COUNT(*) FROM judgments WHERE project_id = $1) \
+             ELSE (SELECT COUNT(*) FROM (SELECT 1 FROM judgments WHERE project_id = $1 LIMIT 1) \
+             AS one) END AS judgments",
         )
         .bind(project.id)
+        .bind(i64::from(confidence))
         .fetch_one(&self.pool)
         .await?;
         let seq: i64 = row.try_get("seq")?;
@@ -193,9 +199,8 @@ impl Store {
         let quiet = seen.insert(project.id, seq) == Some(seq);
         let cells_due = judgments > 0 && cells != Some(seq) && quiet;
         let new = judgments - fitted;
-        let estimates_due = project.rule().target().is_some()
-            && new >= REFIT_MIN_NEW
-            && (new as f64) >= REFIT_GROWTH * fitted as f64;
+        let estimates_due =
+            confidence && new >= REFIT_MIN_NEW && (new as f64) >= REFIT_GROWTH * fitted as f64;
         if !(cells_due || estimates_due) {
             return Ok(None);
         }

@@ -240,6 +240,15 @@ pub struct ModelCells<'a> {
 }
 
 impl<'a> ModelCells<'a> {
+    /// An item without judgments (the model never saw it): an owner's adjudication is
+    /// certain, anything else has no cells.
+    pub fn unjudged(adjudicated: bool, label: Option<&str>) -> ModelCells<'a> {
+        ModelCells {
+            confidence: (label.is_some() && adjudicated).then_some(1.0),
+            model_label: None,
+        }
+    }
+
     /// The cells as stored with an item between re-fits: both numbers in Rust's shortest
     /// round-trip form (`-` for none), then the model label, space-separated, so that a stored
     /// row prints byte for byte what a fresh fit prints.
@@ -304,15 +313,12 @@ impl CrowdModel {
     /// label (resolved or adjudicated) is `label`. An adjudicated item without judgments has
     /// confidence 1: the owner's answer, taken as known.
     pub fn cells(&self, item_id: i64, adjudicated: bool, label: Option<&str>) -> ModelCells<'_> {
-        let belief = self.item(item_id);
-        let confidence = match (label, &belief) {
-            (Some(l), Some(b)) => Some(self.posterior(b, l)),
-            (Some(_), None) if adjudicated => Some(1.0),
-            _ => None,
-        };
-        ModelCells {
-            confidence,
-            model_label: belief.and_then(|b| b.model_label),
+        match self.item(item_id) {
+            Some(b) => ModelCells {
+                confidence: label.map(|l| self.posterior(&b, l)),
+                model_label: b.model_label,
+            },
+            None => ModelCells::unjudged(adjudicated, label),
         }
     }
 

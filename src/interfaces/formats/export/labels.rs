@@ -240,11 +240,7 @@ pub async fn write_labels(
                     (Some(model), _) => model.cells(row.item_id, adjudicated, label),
                     (None, Some(cells)) if row.judgments > 0 => ModelCells::decode(cells)
                         .map_err(|e| corrupt(format!("model cells: {e}")))?,
-                    // Not judged: as a fit gives it.
-                    (None, _) => ModelCells {
-                        confidence: (label.is_some() && adjudicated).then_some(1.0),
-                        model_label: None,
-                    },
+                    (None, _) => ModelCells::unjudged(adjudicated, label),
                 };
                 if let Some(l) = label
                     && Some(l) != model_label.map(|m| m.0)
