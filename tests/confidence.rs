@@ -686,3 +686,57 @@ on_both_backends!(
     #[tokio::test]
     a_refit_reviews_items_changed_after_its_read_as_they_are_now
 );
+
+/// Five proven annotators label twenty new items at once. Two agreeing judgments of theirs
+/// reach the target after a re-fit, and the assignment hands an item `min` leases and then one
+/// at a time, so the items resolve at two judgments each instead of collecting all five
+/// annotators' answers (only the last items, when nothing else is left, may get more).
+async fn a_concurrent_crowd_saves_judgments_under_confidence_stopping(db: TestDb) {
+    let backend = db.backend();
+    let p = db.project(&confident(0.99, 2, 9)).await;
+    let (items, judgments) = history_with(20);
+    db.import_items(&p, &items).await;
+    db.import_judgments(&p, &judgments).await.unwrap();
+    db.store.refit_model(&p).await.unwrap();
+    let mut workers = Vec::new();
+    for g in 1..=5 {
+        let store = db.store.clone();
+        let p = p.clone();
+        workers.push(tokio::spawn(async move {
+            let id = user_id(&store, &format!("g{g}")).await;
+            let mut now = T0;
+            while let Some(lease) = store.next_item(&p, id, now).await.unwrap() {
+                now += 1;
+                store
+                    .submit(&p, lease.id, id, "nba", "api", now)
+                    .await
+                    .unwrap();
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let mut counts = Vec::new();
+    for i in 0..20 {
+        let (status, label, n, _, _) = item(&db.store, &format!("n{i}")).await;
+        assert_eq!(
+            (status.as_str(), label.as_deref()),
+            ("resolved", Some("nba")),
+            "{backend}: n{i} after {n}"
+        );
+        counts.push(n);
+    }
+    let total: i64 = counts.iter().sum();
+    let at_two = counts.iter().filter(|&&n| n == 2).count();
+    // Leasing every free slot would give 5 × 20 = 100 judgments.
+    assert!(total <= 2 * 20 + 3 * 5, "{backend}: {counts:?}");
+    assert!(at_two >= 15, "{backend}: {counts:?}");
+    check_decisions(&db, &p).await;
+    db.finish().await;
+}
+on_both_backends!(
+    #[tokio::test]
+    a_concurrent_crowd_saves_judgments_under_confidence_stopping
+);
